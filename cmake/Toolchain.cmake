@@ -1,0 +1,31 @@
+# Compiler settings shared by every target: warnings as errors, sanitizers, ccache.
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  # PCH and __DATE__-free sources make these sloppiness settings safe.
+  set(CMAKE_CXX_COMPILER_LAUNCHER
+      ${CMAKE_COMMAND} -E env
+      CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      ${CCACHE_PROGRAM})
+endif()
+
+add_library(ticketd_warnings INTERFACE)
+target_compile_options(ticketd_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Werror
+  -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
+  -Wimplicit-fallthrough -Wmissing-declarations)
+
+add_library(ticketd_options INTERFACE)
+target_compile_definitions(ticketd_options INTERFACE
+  BOOST_ASIO_NO_DEPRECATED
+  BOOST_BEAST_SEPARATE_COMPILATION
+  BOOST_ASIO_SEPARATE_COMPILATION
+  BOOST_JSON_NO_LIB)
+if(TICKETD_SANITIZE)
+  target_compile_options(ticketd_options INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(ticketd_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(TICKETD_TSAN)
+  target_compile_options(ticketd_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(ticketd_options INTERFACE -fsanitize=thread)
+endif()

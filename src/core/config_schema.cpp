@@ -1,0 +1,131 @@
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ticketd/core/config.hpp"
+
+namespace ticketd::config {
+
+namespace {
+
+KeySpec Key(std::string section, std::string key, Type type, Value default_value, std::string doc) {
+  KeySpec spec;
+  spec.section = std::move(section);
+  spec.key = std::move(key);
+  spec.type = type;
+  spec.default_value = std::move(default_value);
+  spec.doc = std::move(doc);
+  return spec;
+}
+
+KeySpec StringKey(std::string section, std::string key, std::string default_value, std::string doc,
+                  std::vector<std::string> choices = {}) {
+  KeySpec spec = Key(std::move(section), std::move(key), Type::kString, std::move(default_value), std::move(doc));
+  spec.choices = std::move(choices);
+  return spec;
+}
+
+KeySpec SecretKey(std::string section, std::string key, std::string default_value, std::string doc) {
+  KeySpec spec = StringKey(std::move(section), std::move(key), std::move(default_value), std::move(doc));
+  spec.secret = true;
+  return spec;
+}
+
+KeySpec IntKey(std::string section, std::string key, std::int64_t default_value, std::int64_t min,
+               std::int64_t max, std::string doc) {
+  KeySpec spec = Key(std::move(section), std::move(key), Type::kInt, default_value, std::move(doc));
+  spec.min = static_cast<double>(min);
+  spec.max = static_cast<double>(max);
+  return spec;
+}
+
+KeySpec BoolKey(std::string section, std::string key, bool default_value, std::string doc) {
+  return Key(std::move(section), std::move(key), Type::kBool, default_value, std::move(doc));
+}
+
+KeySpec ListKey(std::string section, std::string key, std::vector<std::string> default_value,
+                std::string doc) {
+  return Key(std::move(section), std::move(key), Type::kStringList, std::move(default_value), std::move(doc));
+}
+
+std::vector<KeySpec> BuildSchema() {
+  std::vector<KeySpec> keys;
+
+  // server
+  keys.push_back(StringKey("server", "environment", "development",
+                           "Deployment kind; production refuses sandbox adapters and dev-only features.",
+                           {"development", "production"}));
+  keys.push_back(StringKey("server", "host", "127.0.0.1", "Address the HTTP listener binds to."));
+  keys.push_back(IntKey("server", "port", 8080, 0, 65535, "TCP port of the HTTP listener; 0 = any free port."));
+  keys.push_back(IntKey("server", "io_threads", 0, 0, 256,
+                        "Threads running the I/O event loop; 0 = number of CPU cores."));
+  keys.push_back(IntKey("server", "max_connections", 10000, 1, 1000000,
+                        "Most client connections open at once."));
+  keys.push_back(IntKey("server", "header_limit_bytes", 8192, 1024, 65536,
+                        "Largest request line plus headers accepted."));
+  keys.push_back(IntKey("server", "body_limit_bytes", 65536, 1024, 16777216,
+                        "Default per-route request body limit; a route may set its own."));
+  keys.push_back(IntKey("server", "header_timeout_ms", 10000, 100, 600000,
+                        "Time allowed to receive a request's headers."));
+  keys.push_back(IntKey("server", "body_timeout_ms", 30000, 100, 600000,
+                        "Time allowed to receive a request's body after its headers."));
+  keys.push_back(IntKey("server", "idle_timeout_ms", 60000, 100, 3600000,
+                        "Time a keep-alive connection may sit idle between requests."));
+  keys.push_back(IntKey("server", "write_timeout_ms", 30000, 100, 600000,
+                        "Time allowed to write a response to the client."));
+  keys.push_back(IntKey("server", "drain_timeout_ms", 30000, 0, 600000,
+                        "On shutdown, time in-flight requests get to finish before connections are closed."));
+
+  // database
+  keys.push_back(SecretKey("database", "url", "postgresql://postgres@127.0.0.1:5432/ticketd",
+                           "Owner connection used by migrations; module pools log in as ticketd_<module> "
+                           "on the same host and database."));
+  keys.push_back(SecretKey("database", "module_password", "",
+                           "Password of the per-module login roles ticketd_<module>."));
+  keys.push_back(IntKey("database", "pool_size", 8, 1, 256, "Connections per module pool."));
+  keys.push_back(IntKey("database", "host_pool_size", 2, 1, 16,
+                        "Connections of the host's own pool (work not owned by a module)."));
+  keys.push_back(IntKey("database", "statement_timeout_ms", 5000, 100, 600000,
+                        "Postgres statement_timeout set on every connection."));
+  keys.push_back(IntKey("database", "connect_timeout_ms", 3000, 100, 60000,
+                        "Time allowed to open one connection to Postgres."));
+  keys.push_back(IntKey("database", "max_queue", 1000, 1, 1000000,
+                        "DB jobs queued per pool before requests get 503 with Retry-After."));
+  keys.push_back(IntKey("database", "retry_attempts", 3, 1, 10,
+                        "Attempts for a DB job that fails with a retryable error."));
+  keys.push_back(BoolKey("database", "migrate_on_start", true,
+                         "Apply pending migrations at start-up (else run `ticketd migrate` as a release step)."));
+
+  // kafka
+  keys.push_back(StringKey("kafka", "brokers", "embedded",
+                           "\"embedded\" = librdkafka mock cluster in-process, else a comma-separated "
+                           "host:port broker list."));
+
+  // log
+  keys.push_back(StringKey("log", "level", "info", "Lowest severity written to the log.",
+                           {"debug", "info", "warn", "error"}));
+  keys.push_back(BoolKey("log", "access_log", true, "Write one log line per HTTP request."));
+
+  // edge
+  keys.push_back(ListKey("edge", "trusted_proxies", {},
+                         "CIDRs of proxies whose X-Forwarded-For is believed for the client address."));
+
+  return keys;
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& Schema() {
+  static const std::vector<KeySpec> kSchema = BuildSchema();
+  return kSchema;
+}
+
+const std::vector<std::string>& Sections() {
+  static const std::vector<std::string> kSections = {
+      "server", "database", "kafka", "auth", "catalog", "queue", "reservation", "payment", "log", "edge",
+  };
+  return kSections;
+}
+
+}  // namespace ticketd::config
