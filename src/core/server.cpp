@@ -17,9 +17,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+
+#include <fmt/format.h>
 #include <cctype>
 
-#include "ticketd/core/ids.hpp"
 #include "ticketd/core/log.hpp"
 
 namespace ticketd::http {
@@ -42,6 +44,19 @@ bool SaneRequestId(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.' || c == ':';
   });
+}
+
+// Request ids only need to be unique, not secret: a per-thread PRNG in UUID
+// form is cheaper than the CSPRNG on every request.
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  const std::uint64_t a = rng();
+  const std::uint64_t b = rng();
+  return fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFF,
+                     ((b >> 48) & 0x3FFF) | 0x8000, b & 0xFFFFFFFFFFFFULL);
 }
 
 std::string Lower(std::string_view s) {
@@ -116,6 +131,11 @@ void Server::Start() {
     next = [mw = *it, inner = std::move(next)](Request& r) { return mw(r, inner); };
   }
   chain_ = std::move(next);
+  for (const auto& route : router_.routes()) {
+    auto m = std::make_unique<RouteMetrics>();
+    m->latency = &RequestLatency(std::string(beast_http::to_string(route.method)), route.path);
+    route_metrics_.emplace(&route.handler, std::move(m));
+  }
 
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(options_.host, ec);
@@ -213,19 +233,30 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
       }
     } in_flight_guard{this};
 
-    // Header, within the header deadline (slowloris).
+    // Header, within the header deadline (slowloris). Most requests arrive
+    // whole in one read: parse what is buffered first and only go back to the
+    // socket (arming the deadline) when more is needed.
     beast_http::request_parser<beast_http::empty_body> head;
     head.header_limit(static_cast<std::uint32_t>(options_.header_limit));
     head.body_limit(boost::none);
-    stream.expires_after(options_.header_timeout);
-    co_await beast_http::async_read_header(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
+    ec = {};
+    bool deadline_armed = false;
+    if (buffer.size() > 0) {
+      buffer.consume(head.put(buffer.data(), ec));
+      if (ec == beast_http::error::need_more) ec = {};
+    }
+    if (!ec && !head.is_header_done()) {
+      stream.expires_after(options_.header_timeout);
+      deadline_armed = true;
+      co_await beast_http::async_read_header(stream, buffer, head, asio::redirect_error(asio::use_awaitable, ec));
+    }
     const auto received_at = std::chrono::steady_clock::now();
     std::string request_id;
     if (!ec) {
       auto it = head.get().find("X-Request-Id");
       if (it != head.get().end() && SaneRequestId(it->value())) request_id = std::string(it->value());
     }
-    if (request_id.empty()) request_id = NewUuid();
+    if (request_id.empty()) request_id = NewRequestId();
     if (ec) {
       if (ec == beast_http::error::header_limit) {
         co_await fail(problems::HeaderTooLarge(), request_id);
@@ -262,8 +293,11 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
     // Body, within the body deadline (slow bodies).
     beast_http::request_parser<beast_http::string_body> parser(std::move(head));
     parser.body_limit(body_limit);
-    stream.expires_after(options_.body_timeout);
-    co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!parser.is_done()) {
+      stream.expires_after(options_.body_timeout);
+      deadline_armed = true;
+      co_await beast_http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
       log::Debug("request body not read", {{"request_id", request_id}, {"error", ec.message()}});
       if (ec == beast_http::error::body_limit) {
@@ -275,7 +309,7 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
       }
       break;
     }
-    stream.expires_never();
+    if (deadline_armed) stream.expires_never();  // the handler may take its time
 
     Request request;
     request.raw = parser.release();
@@ -349,15 +383,24 @@ void Server::Finish(const Request& request, Response& response, bool keep_alive)
   const auto elapsed = std::chrono::steady_clock::now() - request.received_at;
   const double seconds = std::chrono::duration<double>(elapsed).count();
   const std::string method(request.raw.method_string());
-  const std::string status = std::to_string(response.result_int());
-  registry_
-      .GetCounter("ticketd_http_requests_total", "HTTP requests by route template, method and status",
-                  {{"method", method}, {"route", request.route}, {"status", status}})
-      .Inc();
-  registry_
-      .GetHistogram("ticketd_http_request_duration_seconds", "HTTP request latency by route template",
-                    {{"method", method}, {"route", request.route}})
-      .Observe(seconds);
+  const int status = response.result_int();
+  RouteMetrics* cached = nullptr;
+  if (request.handler != nullptr) {
+    if (auto it = route_metrics_.find(request.handler); it != route_metrics_.end()) cached = it->second.get();
+  }
+  if (cached != nullptr && status >= 100 && status < 600) {
+    auto& slot = cached->by_status[static_cast<std::size_t>(status)];
+    metrics::Counter* counter = slot.load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      counter = &RequestCounter(method, request.route, status);
+      slot.store(counter, std::memory_order_release);
+    }
+    counter->Inc();
+    cached->latency->Observe(seconds);
+  } else {
+    RequestCounter(method, request.route, status).Inc();
+    RequestLatency(method, request.route).Observe(seconds);
+  }
   if (options_.access_log && log::Enabled(log::Level::kInfo)) {
     boost::json::object fields{{"request_id", request.request_id},
                                {"method", method},
@@ -368,6 +411,16 @@ void Server::Finish(const Request& request, Response& response, bool keep_alive)
     if (request.principal) fields["user_id"] = request.principal->user_id;
     log::Info("request", std::move(fields));
   }
+}
+
+metrics::Counter& Server::RequestCounter(const std::string& method, const std::string& route, int status) {
+  return registry_.GetCounter("ticketd_http_requests_total", "HTTP requests by route template, method and status",
+                              {{"method", method}, {"route", route}, {"status", std::to_string(status)}});
+}
+
+metrics::Histogram& Server::RequestLatency(const std::string& method, const std::string& route) {
+  return registry_.GetHistogram("ticketd_http_request_duration_seconds", "HTTP request latency by route template",
+                                {{"method", method}, {"route", route}});
 }
 
 void Server::BeginDrain() {

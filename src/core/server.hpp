@@ -9,7 +9,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <array>
 #include <atomic>
+#include <unordered_map>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -70,6 +72,15 @@ class Server {
   boost::asio::awaitable<void> Serve(std::shared_ptr<Connection> conn);
   boost::asio::awaitable<Response> Dispatch(Request& request);
   void Finish(const Request& request, Response& response, bool keep_alive);
+  metrics::Counter& RequestCounter(const std::string& method, const std::string& route, int status);
+  metrics::Histogram& RequestLatency(const std::string& method, const std::string& route);
+
+  // Per-route series, resolved once so the hot path takes no registry lock.
+  struct RouteMetrics {
+    metrics::Histogram* latency = nullptr;
+    std::array<std::atomic<metrics::Counter*>, 600> by_status{};
+  };
+  std::unordered_map<const Handler*, std::unique_ptr<RouteMetrics>> route_metrics_;
 
   ServerOptions options_;
   const Router& router_;

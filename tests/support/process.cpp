@@ -50,8 +50,11 @@ pid_t Spawn(const std::vector<std::string>& args, const std::map<std::string, st
 TicketdProcess::TicketdProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  args.insert(args.begin(), TICKETD_BINARY);
-  pid_ = Spawn(args, env, fds[1]);
+  std::vector<std::string> argv;
+  argv.reserve(args.size() + 1);
+  argv.emplace_back(TICKETD_BINARY);
+  for (auto& a : args) argv.push_back(std::move(a));
+  pid_ = Spawn(argv, env, fds[1]);
   close(fds[1]);
   reader_ = std::thread([this, fd = fds[0]] { ReadLoop(fd); });
 }
