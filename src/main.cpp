@@ -41,6 +41,16 @@ int main(int argc, char** argv) {
   migrate->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   auto* check = cli.add_subcommand("check-config", "Validate the configuration, print it (secrets masked) and exit");
   check->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  auto* outbox = cli.add_subcommand("outbox", "Outbox operations");
+  auto* outbox_status = outbox->add_subcommand("status", "Backlog, oldest unpublished age and failures per module outbox");
+  outbox_status->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  outbox->require_subcommand(1);
+  auto* dlq = cli.add_subcommand("dlq", "Dead-letter topic operations");
+  auto* dlq_replay = dlq->add_subcommand("replay", "Re-publish a DLQ topic's messages to their original topics");
+  std::string dlq_topic;
+  dlq_replay->add_option("-t,--topic", dlq_topic, "Dead-letter topic, e.g. dlq.payment")->required();
+  dlq_replay->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  dlq->require_subcommand(1);
   cli.require_subcommand(0, 1);
   cli.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration, 3 database or migration failure.");
@@ -64,6 +74,22 @@ int main(int argc, char** argv) {
   if (check->parsed()) {
     std::cout << config.Describe() << "configuration OK\n";
     return ticketd::app::kExitOk;
+  }
+  if (outbox_status->parsed()) {
+    try {
+      return ticketd::app::OutboxStatus(config);
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd: outbox status failed: " << e.what() << "\n";
+      return ticketd::app::kExitDatabase;
+    }
+  }
+  if (dlq_replay->parsed()) {
+    try {
+      return ticketd::app::DlqReplay(config, dlq_topic);
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd: dlq replay failed: " << e.what() << "\n";
+      return ticketd::app::kExitFailure;
+    }
   }
   if (migrate->parsed()) {
     try {

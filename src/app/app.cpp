@@ -7,11 +7,15 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <fmt/format.h>
 #include <chrono>
 #include <iostream>
 #include <thread>
 
 #include "app/ops.hpp"
+#include "core/event_consumer.hpp"
+#include "core/kafka.hpp"
+#include "core/outbox_relay.hpp"
 #include "core/server.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/log.hpp"
@@ -54,6 +58,24 @@ db::PoolOptions PoolOptionsFrom(const config::Config& c, std::string name, std::
   return o;
 }
 
+kafka::Options KafkaOptionsFrom(const config::Config& c) {
+  kafka::Options o;
+  o.brokers = c.String("kafka.brokers");
+  o.embedded_brokers = static_cast<int>(c.Int("kafka.embedded_brokers"));
+  o.partitions = static_cast<int>(c.Int("kafka.partitions"));
+  o.replication_factor = static_cast<int>(c.Int("kafka.replication_factor"));
+  o.client_id = c.String("kafka.client_id");
+  o.message_timeout_ms = static_cast<int>(c.Int("kafka.message_timeout_ms"));
+  for (const auto& kv : c.List("kafka.properties")) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw config::ConfigError("kafka.properties", "expected \"key=value\", got \"" + kv + "\"");
+    }
+    o.properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return o;
+}
+
 bool IsConnectionFailure(const std::exception& e) {
   return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr;
 }
@@ -74,8 +96,52 @@ bool TryMigrateOnStart(const config::Config& c) {
 
 }  // namespace
 
+std::vector<std::string> AllTopics() {
+  std::vector<std::string> topics{"reservation.events", "payment.events", "catalog.events", "queue.events"};
+  const std::size_t n = topics.size();
+  for (std::size_t i = 0; i < n; ++i) topics.push_back(kafka::DlqTopicFor(topics[i]));
+  return topics;
+}
+
+int OutboxStatus(const config::Config& c) {
+  pqxx::connection conn(c.String("database.url"));
+  std::vector<std::string> schemas;
+  {
+    pqxx::nontransaction tx(conn);
+    for (const auto& row : tx.exec("SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' "
+                                   "ORDER BY table_schema")) {
+      schemas.push_back(row[0].as<std::string>());
+    }
+  }
+  std::cout << fmt::format("{:<14}{:>10}{:>18}{:>10}{:>12}\n", "schema", "backlog", "oldest_age_s", "failed", "published");
+  for (const auto& schema : schemas) {
+    const auto s = events::ReadOutboxStatus(conn, schema);
+    std::cout << fmt::format("{:<14}{:>10}{:>18.3f}{:>10}{:>12}\n", schema, s.backlog, s.oldest_age_seconds, s.failed,
+                             s.published);
+  }
+  if (schemas.empty()) std::cout << "(no module outbox yet)\n";
+  return kExitOk;
+}
+
+int DlqReplay(const config::Config& c, const std::string& topic) {
+  const auto options = KafkaOptionsFrom(c);
+  if (options.brokers == "embedded") {
+    std::cerr << "ticketd: dlq replay needs real brokers: the embedded cluster lives inside the running server\n";
+    return kExitConfig;
+  }
+  if (!topic.starts_with("dlq.")) {
+    std::cerr << "ticketd: --topic must name a dead-letter topic (dlq.<name>)\n";
+    return kExitConfig;
+  }
+  kafka::Cluster cluster(options);
+  const auto n = events::ReplayDlq(cluster, topic, std::chrono::seconds(5));
+  std::cout << "replayed " << n << " message(s) from " << topic << "\n";
+  return kExitOk;
+}
+
 void ValidatePolicy(const config::Config& c) {
   (void)db::RebuildConninfo(c.String("database.url"), {});
+  (void)KafkaOptionsFrom(c);
   if (c.String("server.environment") == "production") {
     if (c.String("kafka.brokers") == "embedded") {
       throw config::ConfigError("kafka.brokers", "\"embedded\" is for development and tests; production needs brokers");
@@ -135,6 +201,28 @@ int Serve(const config::Config& c) {
   db::Pool host_pool(PoolOptionsFrom(c, "host", c.String("database.url"), static_cast<int>(c.Int("database.host_pool_size"))),
                      &registry);
 
+  // Kafka: the embedded cluster (dev/tests) or real brokers, the topics, and
+  // the idempotent producer the outbox relays share. A broker outage never
+  // blocks requests: events wait in the outboxes.
+  std::unique_ptr<kafka::Cluster> kafka_cluster;
+  std::unique_ptr<kafka::Producer> producer;
+  try {
+    kafka_cluster = std::make_unique<kafka::Cluster>(KafkaOptionsFrom(c));
+    try {
+      kafka_cluster->EnsureTopics(AllTopics());
+    } catch (const std::exception& e) {
+      log::Warn("kafka topics not created; relays will retry publishing", {{"error", e.what()}});
+    }
+    producer = std::make_unique<kafka::Producer>(*kafka_cluster, "relay");
+  } catch (const std::exception& e) {
+    log::Error("kafka setup failed", {{"error", e.what()}});
+    stop_migrator = true;
+    if (migrator.joinable()) migrator.join();
+    return kExitFailure;
+  }
+  // One relay per module outbox; modules register theirs as they land.
+  std::vector<std::unique_ptr<events::OutboxRelay>> relays;
+
   http::Router router;
   http::Server* server_ptr = nullptr;
   std::vector<ReadinessCheck> checks;
@@ -153,6 +241,11 @@ int Serve(const config::Config& c) {
                       } catch (const DependencyUnavailable& e) {
                         co_return std::string("unreachable: ") + e.reason();
                       }
+                      co_return std::nullopt;
+                    }});
+  checks.push_back({"kafka", [&producer]() -> asio::awaitable<std::optional<std::string>> {
+                      // Producer health, not broker reachability: a broker outage is absorbed by the outboxes.
+                      if (!producer->Healthy()) co_return "producer failed: " + producer->FatalError();
                       co_return std::nullopt;
                     }});
   AddOpsRoutes(router, std::move(checks), registry);
@@ -179,6 +272,9 @@ int Serve(const config::Config& c) {
                                              {"in_flight", server.InFlight()}});
   server.BeginDrain();
   const bool clean = server.Stop(std::chrono::milliseconds(c.Int("server.drain_timeout_ms")));
+  for (auto& relay : relays) relay->Stop();
+  producer.reset();
+  kafka_cluster.reset();
   stop_migrator = true;
   if (migrator.joinable()) migrator.join();
   host_pool.Stop();

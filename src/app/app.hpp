@@ -3,6 +3,7 @@
 // the server and (as they land) the modules, and runs the process lifecycle.
 
 #include <string>
+#include <vector>
 
 #include "ticketd/core/config.hpp"
 
@@ -20,6 +21,13 @@ enum ExitCode : int {
 int Serve(const config::Config& config);
 /// Applies pending migrations and sets module role passwords.
 int Migrate(const config::Config& config);
+/// Prints the state of every module's outbox (backlog, oldest age, failed).
+int OutboxStatus(const config::Config& config);
+/// Re-publishes a DLQ topic's messages to their original topics (real brokers only).
+int DlqReplay(const config::Config& config, const std::string& topic);
+/// The topics ticketd publishes to, and their dead-letter topics.
+std::vector<std::string> AllTopics();
+
 /// Validates deployment rules beyond the schema (e.g. production refuses
 /// dev-only settings). Throws config::ConfigError.
 void ValidatePolicy(const config::Config& config);

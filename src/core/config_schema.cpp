@@ -101,6 +101,28 @@ std::vector<KeySpec> BuildSchema() {
   keys.push_back(StringKey("kafka", "brokers", "embedded",
                            "\"embedded\" = librdkafka mock cluster in-process, else a comma-separated "
                            "host:port broker list."));
+  keys.push_back(IntKey("kafka", "embedded_brokers", 3, 1, 9, "Brokers in the embedded mock cluster."));
+  keys.push_back(IntKey("kafka", "partitions", 3, 1, 1000, "Partitions of each topic ticketd creates."));
+  keys.push_back(IntKey("kafka", "replication_factor", 1, 1, 7,
+                        "Replication factor of each topic ticketd creates (3 on a production cluster)."));
+  keys.push_back(StringKey("kafka", "client_id", "ticketd", "client.id prefix of every Kafka client."));
+  keys.push_back(ListKey("kafka", "properties", {},
+                         "Extra librdkafka properties as \"key=value\" (e.g. security.protocol=SASL_SSL for MSK)."));
+  keys.push_back(IntKey("kafka", "message_timeout_ms", 30000, 1000, 900000,
+                        "How long the producer keeps retrying one message before reporting it failed."));
+  keys.push_back(IntKey("kafka", "relay_batch_size", 500, 1, 10000, "Outbox rows published per relay batch."));
+  keys.push_back(IntKey("kafka", "relay_poll_interval_ms", 1000, 10, 60000,
+                        "Outbox polling fallback when no NOTIFY arrives."));
+  keys.push_back(IntKey("kafka", "relay_max_attempts", 5, 1, 100,
+                        "Non-retryable publish failures before an event goes to the DLQ."));
+  keys.push_back(IntKey("kafka", "relay_backoff_max_ms", 30000, 100, 600000,
+                        "Longest pause between relay retries (exponential from 100 ms)."));
+  keys.push_back(IntKey("kafka", "outbox_retention_hours", 72, 1, 8760,
+                        "Published outbox rows are deleted after this long."));
+  keys.push_back(IntKey("kafka", "consumer_max_attempts", 5, 1, 100,
+                        "Handler failures (not outages) before an event goes to the DLQ."));
+  keys.push_back(IntKey("kafka", "consumer_backoff_max_ms", 10000, 100, 600000,
+                        "Longest pause between consumer retries of one event."));
 
   // log
   keys.push_back(StringKey("log", "level", "info", "Lowest severity written to the log.",

@@ -55,7 +55,7 @@ TEST_CASE("request: JSON body parsing errors are problems") {
   }
 }
 
-TEST_CASE("request: query parameters are decoded; path params by name") {
+TEST_CASE("request: query parameters are decoded — path params by name") {
   Request r;
   r.raw.target("/api/v1/events?q=%EC%95%84%EC%9D%B4%EC%9C%A0+live&size=20&empty=");
   CHECK(r.Query("q").value() == "\xEC\x95\x84\xEC\x9D\xB4\xEC\x9C\xA0 live");
