@@ -2,6 +2,7 @@
 // README.md and app/app.hpp.
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <iostream>
 
 #include "app/app.hpp"
@@ -51,6 +52,20 @@ int main(int argc, char** argv) {
   dlq_replay->add_option("-t,--topic", dlq_topic, "Dead-letter topic, e.g. dlq.payment")->required();
   dlq_replay->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   dlq->require_subcommand(1);
+  auto* admin = cli.add_subcommand("admin", "Administration");
+  auto* create_user = admin->add_subcommand("create-user", "Create an account (e.g. the first admin) without captcha/identity");
+  ticketd::app::UserSpec user{"", "", "", "", "USER"};
+  create_user->add_option("--email", user.email, "Email")->required();
+  create_user->add_option("--password", user.password, "Password (8-128 characters); prefer --password-file");
+  std::string password_file;
+  create_user->add_option("--password-file", password_file, "File holding the password")->check(CLI::ExistingFile);
+  create_user->add_option("--name", user.name, "Display name")->required();
+  create_user->add_option("--phone", user.phone, "Phone number")->default_val("010-0000-0000");
+  create_user->add_option("--role", user.role, "USER or ADMIN")->check(CLI::IsMember({"USER", "ADMIN", "user", "admin"}));
+  create_user->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  admin->require_subcommand(1);
+  auto* seed = cli.add_subcommand("seed", "Create the demo accounts of the dev config (development only)");
+  seed->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   cli.require_subcommand(0, 1);
   cli.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration, 3 database or migration failure.");
@@ -74,6 +89,34 @@ int main(int argc, char** argv) {
   if (check->parsed()) {
     std::cout << config.Describe() << "configuration OK\n";
     return ticketd::app::kExitOk;
+  }
+  if (create_user->parsed()) {
+    if (!password_file.empty()) {
+      std::ifstream in(password_file);
+      std::getline(in, user.password);
+    }
+    if (user.password.empty()) {
+      std::cerr << "ticketd: give --password or --password-file\n";
+      return ticketd::app::kExitConfig;
+    }
+    for (auto& ch : user.role) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    try {
+      return ticketd::app::CreateUser(config, user);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "ticketd: cannot create user: " << e.what() << "\n";
+      return ticketd::app::kExitConfig;
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd: cannot create user: " << e.what() << "\n";
+      return ticketd::app::kExitDatabase;
+    }
+  }
+  if (seed->parsed()) {
+    try {
+      return ticketd::app::Seed(config);
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd: seed failed: " << e.what() << "\n";
+      return ticketd::app::kExitDatabase;
+    }
   }
   if (outbox_status->parsed()) {
     try {

@@ -12,7 +12,10 @@
 #include <iostream>
 #include <thread>
 
+#include "app/edge.hpp"
 #include "app/ops.hpp"
+#include "auth/crypto.hpp"
+#include "auth/module.hpp"
 #include "core/event_consumer.hpp"
 #include "core/kafka.hpp"
 #include "core/outbox_relay.hpp"
@@ -74,6 +77,85 @@ kafka::Options KafkaOptionsFrom(const config::Config& c) {
     o.properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return o;
+}
+
+std::map<std::string, std::string> KeyList(const std::string& key, const std::string& text, bool base64) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    const auto colon = item.find(':');
+    if (colon == std::string::npos || colon == 0) throw config::ConfigError(key, "expected \"id:secret\" items");
+    std::string secret = item.substr(colon + 1);
+    if (base64) {
+      auto decoded = auth::Base64Decode(secret);
+      if (!decoded || decoded->size() != 32) throw config::ConfigError(key, "each key must be base64 of 32 bytes");
+      secret = *decoded;
+    } else if (secret.size() < 32) {
+      throw config::ConfigError(key, "each key must be at least 32 bytes");
+    }
+    out[item.substr(0, colon)] = secret;
+  }
+  return out;
+}
+
+}  // namespace
+
+auth::AuthOptions AuthOptionsFrom(const config::Config& c) {
+  auth::AuthOptions o;
+  o.issuer = c.String("auth.issuer");
+  o.audience = c.String("auth.audience");
+  o.jwt_key_id = c.String("auth.jwt_key_id");
+  o.jwt_secret = c.String("auth.jwt_secret");
+  if (o.jwt_secret.size() < 32) {
+    throw config::ConfigError("auth.jwt_secret", "must be at least 32 bytes of random (e.g. `openssl rand -base64 48`)");
+  }
+  o.jwt_previous_keys = KeyList("auth.jwt_previous_keys", c.String("auth.jwt_previous_keys"), false);
+  o.access_ttl = std::chrono::seconds(c.Int("auth.access_ttl_seconds"));
+  o.refresh_ttl = std::chrono::seconds(c.Int("auth.refresh_ttl_seconds"));
+  o.leeway_seconds = c.Int("auth.leeway_seconds");
+  o.revocation_poll = std::chrono::milliseconds(c.Int("auth.revocation_poll_ms"));
+  o.data_key_id = c.String("auth.data_key_id");
+  const auto data_key = auth::Base64Decode(c.String("auth.data_key"));
+  if (!data_key || data_key->size() != 32) throw config::ConfigError("auth.data_key", "must be base64 of exactly 32 bytes");
+  o.data_key = *data_key;
+  o.previous_data_keys = KeyList("auth.previous_data_keys", c.String("auth.previous_data_keys"), true);
+  const auto index_key = auth::Base64Decode(c.String("auth.index_key"));
+  if (!index_key || index_key->size() < 32) throw config::ConfigError("auth.index_key", "must be base64 of at least 32 bytes");
+  o.index_key = *index_key;
+  o.password_memlimit_bytes = static_cast<std::size_t>(c.Int("auth.password_memlimit_kib")) * 1024;
+  o.password_opslimit = static_cast<unsigned long long>(c.Int("auth.password_opslimit"));
+  o.max_concurrent_hashes = static_cast<int>(c.Int("auth.max_concurrent_hashes"));
+  o.max_hash_queue = static_cast<std::size_t>(c.Int("auth.max_hash_queue"));
+  o.lockout_threshold = static_cast<int>(c.Int("auth.lockout_threshold"));
+  o.lockout_window = std::chrono::seconds(c.Int("auth.lockout_window_seconds"));
+  o.lockout_duration = std::chrono::seconds(c.Int("auth.lockout_duration_seconds"));
+  o.withdrawn_identity_block = std::chrono::hours(24 * c.Int("auth.withdrawn_identity_block_days"));
+  o.captcha = c.String("auth.captcha");
+  o.recaptcha_secret = c.String("auth.recaptcha_secret");
+  o.recaptcha_url = c.String("auth.recaptcha_url");
+  o.identity = c.String("auth.identity");
+  o.portone_api_secret = c.String("auth.portone_api_secret");
+  o.portone_api_url = c.String("auth.portone_api_url");
+  if (o.captcha == "recaptcha" && o.recaptcha_secret.empty()) {
+    throw config::ConfigError("auth.recaptcha_secret", "required when auth.captcha = \"recaptcha\"");
+  }
+  if (o.identity == "portone" && o.portone_api_secret.empty()) {
+    throw config::ConfigError("auth.portone_api_secret", "required when auth.identity = \"portone\"");
+  }
+  return o;
+}
+
+namespace {
+
+db::PoolOptions ModulePool(const config::Config& c, const std::string& module) {
+  return PoolOptionsFrom(c, module,
+                         db::WithCredentials(c.String("database.url"), db::ModuleRole(module), c.String("database.module_password")),
+                         static_cast<int>(c.Int("database.pool_size")));
 }
 
 bool IsConnectionFailure(const std::exception& e) {
@@ -139,12 +221,39 @@ int DlqReplay(const config::Config& c, const std::string& topic) {
   return kExitOk;
 }
 
+int CreateUser(const config::Config& c, const UserSpec& user) {
+  auth::AuthModule module(AuthOptionsFrom(c), ModulePool(c, "auth"), nullptr);
+  const auto id = module.service().CreateUserSync(user.email, user.password, user.name, user.phone, user.role, false);
+  std::cout << "created " << user.role << " " << user.email << " (" << id << ")\n";
+  return kExitOk;
+}
+
+int Seed(const config::Config& c) {
+  if (c.String("server.environment") == "production") {
+    std::cerr << "ticketd: seed is for development only\n";
+    return kExitConfig;
+  }
+  auth::AuthModule module(AuthOptionsFrom(c), ModulePool(c, "auth"), nullptr);
+  auto& auth = module.service();
+  const auto admin = auth.CreateUserSync("admin@ticketd.local", "ticketd-admin-dev", "Demo Admin", "010-0000-0001", "ADMIN", true);
+  const auto user = auth.CreateUserSync("user@ticketd.local", "ticketd-user-dev", "Demo User", "010-0000-0002", "USER", true);
+  std::cout << "seeded admin@ticketd.local (" << admin << ") and user@ticketd.local (" << user << ")\n";
+  return kExitOk;
+}
+
 void ValidatePolicy(const config::Config& c) {
   (void)db::RebuildConninfo(c.String("database.url"), {});
   (void)KafkaOptionsFrom(c);
+  (void)AuthOptionsFrom(c);
   if (c.String("server.environment") == "production") {
     if (c.String("kafka.brokers") == "embedded") {
       throw config::ConfigError("kafka.brokers", "\"embedded\" is for development and tests; production needs brokers");
+    }
+    if (c.String("auth.captcha") == "sandbox") {
+      throw config::ConfigError("auth.captcha", "the sandbox captcha is refused in production");
+    }
+    if (c.String("auth.identity") == "sandbox") {
+      throw config::ConfigError("auth.identity", "the sandbox identity verification is refused in production");
     }
   }
 }
@@ -223,7 +332,11 @@ int Serve(const config::Config& c) {
   // One relay per module outbox; modules register theirs as they land.
   std::vector<std::unique_ptr<events::OutboxRelay>> relays;
 
+  // Modules.
+  auth::AuthModule auth_module(AuthOptionsFrom(c), ModulePool(c, "auth"), &registry);
+
   http::Router router;
+  auth_module.AddRoutes(router);
   http::Server* server_ptr = nullptr;
   std::vector<ReadinessCheck> checks;
   checks.push_back({"draining", [&server_ptr]() -> asio::awaitable<std::optional<std::string>> {
@@ -248,10 +361,16 @@ int Serve(const config::Config& c) {
                       if (!producer->Healthy()) co_return "producer failed: " + producer->FatalError();
                       co_return std::nullopt;
                     }});
+  checks.push_back({"auth", [&auth_module]() -> asio::awaitable<std::optional<std::string>> {
+                      if (!auth_module.service().ready()) co_return "token denylist not loaded yet";
+                      co_return std::nullopt;
+                    }});
   AddOpsRoutes(router, std::move(checks), registry);
 
   http::Server server(ServerOptionsFrom(c), router, registry);
+  server.Use(AuthMiddleware(auth_module.verifier()));
   server_ptr = &server;
+  auth_module.Start();
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -273,6 +392,7 @@ int Serve(const config::Config& c) {
   server.BeginDrain();
   const bool clean = server.Stop(std::chrono::milliseconds(c.Int("server.drain_timeout_ms")));
   for (auto& relay : relays) relay->Stop();
+  auth_module.Stop();
   producer.reset();
   kafka_cluster.reset();
   stop_migrator = true;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/options.hpp"
 #include "ticketd/core/config.hpp"
 
 namespace ticketd::app {
@@ -27,6 +28,18 @@ int OutboxStatus(const config::Config& config);
 int DlqReplay(const config::Config& config, const std::string& topic);
 /// The topics ticketd publishes to, and their dead-letter topics.
 std::vector<std::string> AllTopics();
+
+/// The [auth] section as the module's options; ConfigError naming the key for
+/// short or malformed keys.
+auth::AuthOptions AuthOptionsFrom(const config::Config& config);
+
+struct UserSpec {
+  std::string email, password, name, phone, role;
+};
+/// `ticketd admin create-user`: bootstraps an account without captcha or identity verification.
+int CreateUser(const config::Config& config, const UserSpec& user);
+/// `ticketd seed`: the demo accounts of the dev config (refused in production); idempotent.
+int Seed(const config::Config& config);
 
 /// Validates deployment rules beyond the schema (e.g. production refuses
 /// dev-only settings). Throws config::ConfigError.

@@ -124,6 +124,48 @@ std::vector<KeySpec> BuildSchema() {
   keys.push_back(IntKey("kafka", "consumer_backoff_max_ms", 10000, 100, 600000,
                         "Longest pause between consumer retries of one event."));
 
+  // auth
+  keys.push_back(StringKey("auth", "issuer", "ticketd", "JWT iss of access tokens (checked on verification)."));
+  keys.push_back(StringKey("auth", "audience", "ticketd-api", "JWT aud of access tokens (checked on verification)."));
+  keys.push_back(StringKey("auth", "jwt_key_id", "k1", "Key id (JWT kid) of the signing key."));
+  keys.push_back(SecretKey("auth", "jwt_secret", "",
+                           "HS256 signing key, at least 32 bytes (e.g. `openssl rand -base64 48`); required."));
+  keys.push_back(SecretKey("auth", "jwt_previous_keys", "",
+                           "Older keys still accepted for verification during rotation: \"kid:secret,kid:secret\"."));
+  keys.push_back(IntKey("auth", "access_ttl_seconds", 3600, 60, 86400, "Access token lifetime."));
+  keys.push_back(IntKey("auth", "refresh_ttl_seconds", 604800, 3600, 7776000, "Refresh token lifetime."));
+  keys.push_back(IntKey("auth", "leeway_seconds", 30, 0, 300, "Clock skew tolerated when checking exp/iat."));
+  keys.push_back(IntKey("auth", "revocation_poll_ms", 1000, 100, 60000,
+                        "How often each instance reads new logouts/revocations into memory."));
+  keys.push_back(StringKey("auth", "data_key_id", "d1", "Key id stored with personal data encrypted by data_key."));
+  keys.push_back(SecretKey("auth", "data_key", "",
+                           "AES-256-GCM key for personal data at rest: base64 of exactly 32 bytes; required."));
+  keys.push_back(SecretKey("auth", "previous_data_keys", "",
+                           "Older data keys still readable during rotation: \"id:base64,id:base64\"."));
+  keys.push_back(SecretKey("auth", "index_key", "",
+                           "HMAC key for blind indexes (email lookup, identity CI): base64 of >= 32 bytes; required."));
+  keys.push_back(IntKey("auth", "password_memlimit_kib", 19456, 19456, 1048576,
+                        "argon2id memory per hash in KiB (OWASP minimum 19456 = 19 MiB)."));
+  keys.push_back(IntKey("auth", "password_opslimit", 2, 2, 10, "argon2id iterations (OWASP minimum 2)."));
+  keys.push_back(IntKey("auth", "max_concurrent_hashes", 2, 1, 64,
+                        "Password hashes computed at once; bounds memory (x memlimit) under a login storm."));
+  keys.push_back(IntKey("auth", "max_hash_queue", 256, 1, 100000,
+                        "Logins waiting for a hashing slot before the rest get 503."));
+  keys.push_back(IntKey("auth", "lockout_threshold", 5, 1, 100, "Failed logins within the window that lock the account."));
+  keys.push_back(IntKey("auth", "lockout_window_seconds", 900, 10, 86400, "Window counting failed logins."));
+  keys.push_back(IntKey("auth", "lockout_duration_seconds", 900, 10, 86400, "How long a locked account stays locked."));
+  keys.push_back(IntKey("auth", "withdrawn_identity_block_days", 30, 0, 3650,
+                        "After withdrawal, the same person cannot register again for this many days."));
+  keys.push_back(StringKey("auth", "captcha", "sandbox",
+                           "Captcha adapter: sandbox (token test-pass passes) or recaptcha.", {"sandbox", "recaptcha"}));
+  keys.push_back(SecretKey("auth", "recaptcha_secret", "", "reCAPTCHA secret key (captcha = recaptcha)."));
+  keys.push_back(StringKey("auth", "recaptcha_url", "https://www.google.com/recaptcha/api/siteverify",
+                           "reCAPTCHA siteverify endpoint."));
+  keys.push_back(StringKey("auth", "identity", "sandbox",
+                           "Identity verification adapter: sandbox (deterministic CI) or portone.", {"sandbox", "portone"}));
+  keys.push_back(SecretKey("auth", "portone_api_secret", "", "PortOne V2 API secret (identity = portone)."));
+  keys.push_back(StringKey("auth", "portone_api_url", "https://api.portone.io", "PortOne V2 API base URL."));
+
   // log
   keys.push_back(StringKey("log", "level", "info", "Lowest severity written to the log.",
                            {"debug", "info", "warn", "error"}));

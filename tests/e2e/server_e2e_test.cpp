@@ -21,12 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::map<std::string, std::string> BaseEnv(const std::string& db_url) {
-  return {{"TICKETD_SERVER_PORT", "0"},
-          {"TICKETD_SERVER_IO_THREADS", "2"},
-          {"TICKETD_DATABASE_URL", db_url},
-          {"TICKETD_LOG_LEVEL", "info"}};
-}
+std::map<std::string, std::string> BaseEnv(const std::string& db_url) { return test::E2eEnv(db_url); }
 
 struct Running {
   explicit Running(std::map<std::string, std::string> env) : process({}, std::move(env)) {
@@ -359,20 +354,34 @@ TEST_CASE("e2e: CLI exit codes and messages") {
   std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "frobnicate"}, none);
   CHECK(rc == 2);
 
-  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "migrate"}, {{"TICKETD_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/x"},
-                                                                     {"TICKETD_DATABASE_CONNECT_TIMEOUT_MS", "500"}});
+  auto unreachable = test::E2eEnv("postgresql://postgres@127.0.0.1:1/x");
+  unreachable["TICKETD_DATABASE_CONNECT_TIMEOUT_MS"] = "500";
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "migrate"}, unreachable);
   CHECK(rc == 3);
   CHECK(out.find("migration failed") != std::string::npos);
 
-  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "check-config"},
-                                       {{"TICKETD_SERVER_ENVIRONMENT", "production"}});
+  auto production = test::E2eEnv("postgresql://postgres@127.0.0.1:1/x");
+  production["TICKETD_SERVER_ENVIRONMENT"] = "production";
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "check-config"}, production);
   CHECK(rc == 2);
   CHECK(out.find("kafka.brokers") != std::string::npos);
+  production["TICKETD_KAFKA_BROKERS"] = "kafka-1:9092";
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "check-config"}, production);
+  CHECK(rc == 2);
+  CHECK(out.find("auth.captcha") != std::string::npos);  // sandbox adapters are refused in production
+
+  // A signing key shorter than 32 bytes stops the server before it listens.
+  auto short_key = test::E2eEnv("postgresql://postgres@127.0.0.1:1/x");
+  short_key["TICKETD_AUTH_JWT_SECRET"] = "too-short-secret";
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY}, short_key);
+  CHECK(rc == 2);
+  CHECK(out.find("auth.jwt_secret") != std::string::npos);
+  CHECK(out.find("listening") == std::string::npos);
 }
 
 TEST_CASE("e2e: migrate applies and reports through the real binary") {
   test::TempDatabase db;
-  auto [rc, out] = test::RunCommand({TICKETD_BINARY, "migrate"}, {{"TICKETD_DATABASE_URL", db.url()}});
+  auto [rc, out] = test::RunCommand({TICKETD_BINARY, "migrate"}, test::E2eEnv(db.url()));
   CHECK_MESSAGE(rc == 0, out);
   CHECK(out.find("migrations current") != std::string::npos);
 }

@@ -136,6 +136,17 @@ std::vector<std::string> TicketdProcess::Lines() {
   return lines_;
 }
 
+std::map<std::string, std::string> E2eEnv(const std::string& db_url) {
+  return {{"TICKETD_SERVER_PORT", "0"},
+          {"TICKETD_SERVER_IO_THREADS", "2"},
+          {"TICKETD_DATABASE_URL", db_url},
+          {"TICKETD_LOG_LEVEL", "info"},
+          {"TICKETD_AUTH_JWT_SECRET", "e2e-test-jwt-secret-0123456789abcdef0123"},
+          {"TICKETD_AUTH_DATA_KEY", "ZTJlLXRlc3QtZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE="},
+          {"TICKETD_AUTH_INDEX_KEY", "ZTJlLXRlc3QtYmxpbmQtaW5kZXgta2V5LTMyLWJ5dGVzLWxvbmch"},
+          {"TICKETD_AUTH_REVOCATION_POLL_MS", "200"}};
+}
+
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& args,
                                        const std::map<std::string, std::string>& env) {
   int fds[2];

@@ -47,6 +47,10 @@ class TicketdProcess {
   bool eof_ = false;
 };
 
+/// The environment e2e tests start ticketd with: port 0, the given database,
+/// and development-only keys for auth.
+std::map<std::string, std::string> E2eEnv(const std::string& db_url);
+
 /// Runs a command to completion; returns {exit code, stdout+stderr}.
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& args,
                                        const std::map<std::string, std::string>& env);

@@ -203,9 +203,9 @@ auto Pool::InTransaction(F& fn, pqxx::connection& conn, int attempts) -> std::in
 template <typename F>
 auto Pool::Transact(F fn) -> boost::asio::awaitable<std::invoke_result_t<F&, pqxx::work&>> {
   const int attempts = options_.retry_attempts;
-  co_return co_await Run([fn = std::move(fn), attempts](pqxx::connection& conn) mutable {
-    return InTransaction(fn, conn, attempts);
-  });
+  // A named lambda, not a temporary in the co_await operand (GCC 12 may destroy those twice).
+  auto job = [fn = std::move(fn), attempts](pqxx::connection& conn) mutable { return InTransaction(fn, conn, attempts); };
+  co_return co_await Run(std::move(job));
 }
 
 template <typename F>
