@@ -67,8 +67,9 @@ PortOneIdentity::PortOneIdentity(std::shared_ptr<http::HttpClient> client, std::
 boost::asio::awaitable<std::optional<VerifiedIdentity>> PortOneIdentity::Fetch(std::string verification_id) {
   std::vector<std::pair<std::string, std::string>> headers;
   headers.emplace_back("Authorization", "PortOne " + secret_);
-  const auto res = co_await client_->Send(boost::beast::http::verb::get,
-                                          base_url_ + "/identity-verifications/" + verification_id, std::move(headers));
+  // A named URL, not a temporary in the co_await operand (GCC 12 may destroy those twice).
+  std::string url = base_url_ + "/identity-verifications/" + verification_id;
+  const auto res = co_await client_->Send(boost::beast::http::verb::get, std::move(url), std::move(headers));
   if (res.status == 404) co_return std::nullopt;
   if (res.status != 200) throw DependencyUnavailable("portone", "identity verification answered " + std::to_string(res.status));
   boost::system::error_code ec;
