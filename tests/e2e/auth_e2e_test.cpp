@@ -31,9 +31,7 @@ struct Server {
     port = process->WaitListening();
     REQUIRE(port != 0);
     // Ready (denylist loaded) before the test starts.
-    for (int i = 0; i < 100 && test::Request(port, http::verb::get, "/readyz").result_int() != 200; ++i) {
-      std::this_thread::sleep_for(50ms);
-    }
+    REQUIRE(test::WaitReady(port));
   }
   test::HttpResponse Post(const std::string& path, const json::value& body, const std::string& token = "") {
     std::map<std::string, std::string> h;
@@ -392,7 +390,7 @@ TEST_CASE("auth e2e: admin bootstrap and seed commands") {
   test::TicketdProcess p({}, env);
   const auto port = p.WaitListening();
   REQUIRE(port != 0);
-  for (int i = 0; i < 100 && test::Request(port, http::verb::get, "/readyz").result_int() != 200; ++i) std::this_thread::sleep_for(50ms);
+  REQUIRE(test::WaitReady(port));
   auto r = test::Request(port, http::verb::post, "/api/v1/auth/login",
                          R"({"email": "admin@ticketd.local", "password": "ticketd-admin-dev", "captchaToken": "test-pass"})");
   REQUIRE(r.result_int() == 200);

@@ -61,6 +61,7 @@ TEST_CASE("e2e: healthz, readyz and metrics") {
   CHECK(JsonOf(health).at("status").as_string() == "ok");
   CHECK_FALSE(health["X-Request-Id"].empty());
 
+  REQUIRE(test::WaitReady(t.port));
   auto ready = test::Request(t.port, http::verb::get, "/readyz");
   CHECK(ready.result_int() == 200);
   CHECK(JsonOf(ready).at("checks").at("postgres").as_string() == "ok");
@@ -241,7 +242,7 @@ TEST_CASE("e2e: Postgres stopped → readiness 503 with Retry-After, then recove
   } cleanup{script, cluster, env};
 
   Running t(BaseEnv(url));
-  CHECK(test::Request(t.port, http::verb::get, "/readyz").result_int() == 200);
+  CHECK(test::WaitReady(t.port));
 
   REQUIRE(test::RunCommand({"/bin/bash", script, "stop", cluster}, env).first == 0);
   auto down = test::Request(t.port, http::verb::get, "/readyz");

@@ -5,6 +5,8 @@
 
 #include <poll.h>
 
+#include <thread>
+
 namespace ticketd::test {
 
 namespace asio = boost::asio;
@@ -74,6 +76,19 @@ bool ClosedWithin(std::uint16_t port, const std::string& raw, std::chrono::milli
     if (ec) return true;  // EOF or reset: the server closed it
   }
   return false;
+}
+
+bool WaitReady(std::uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    try {
+      if (Request(port, boost::beast::http::verb::get, "/readyz").result_int() == 200) return true;
+    } catch (const std::exception&) {
+      // Not accepting yet: keep polling until the deadline.
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace ticketd::test

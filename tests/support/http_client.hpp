@@ -26,4 +26,8 @@ std::string RawExchange(std::uint16_t port, const std::string& raw,
 /// within `within`.
 bool ClosedWithin(std::uint16_t port, const std::string& raw, std::chrono::milliseconds within);
 
+/// Polls /readyz until it answers 200 (readiness legitimately lags the
+/// "listening" line: migrations, Kafka, denylist). True when it did in time.
+bool WaitReady(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 }  // namespace ticketd::test
