@@ -16,6 +16,10 @@
 #include "app/ops.hpp"
 #include "auth/crypto.hpp"
 #include "auth/module.hpp"
+#include "catalog/module.hpp"
+#include "payment/module.hpp"
+#include "reservation/module.hpp"
+#include "queue/module.hpp"
 #include "core/event_consumer.hpp"
 #include "core/kafka.hpp"
 #include "core/outbox_relay.hpp"
@@ -152,6 +156,90 @@ auth::AuthOptions AuthOptionsFrom(const config::Config& c) {
 
 namespace {
 
+events::RelayOptions RelayOptionsFrom(const config::Config& c, const std::string& schema) {
+  events::RelayOptions o;
+  o.schema = schema;
+  o.conninfo = db::WithCredentials(c.String("database.url"), db::ModuleRole(schema), c.String("database.module_password"));
+  o.batch_size = static_cast<int>(c.Int("kafka.relay_batch_size"));
+  o.poll_interval = std::chrono::milliseconds(c.Int("kafka.relay_poll_interval_ms"));
+  o.max_attempts = static_cast<int>(c.Int("kafka.relay_max_attempts"));
+  o.backoff_max = std::chrono::milliseconds(c.Int("kafka.relay_backoff_max_ms"));
+  o.retention = std::chrono::hours(c.Int("kafka.outbox_retention_hours"));
+  return o;
+}
+
+events::ConsumerOptions ConsumerOptionsFrom(const config::Config& c, const std::string& module,
+                                            std::vector<std::string> topics) {
+  events::ConsumerOptions o;
+  o.group_id = "ticketd." + module;
+  o.schema = module;
+  o.topics = std::move(topics);
+  o.max_attempts = static_cast<int>(c.Int("kafka.consumer_max_attempts"));
+  o.backoff_max = std::chrono::milliseconds(c.Int("kafka.consumer_backoff_max_ms"));
+  return o;
+}
+
+catalog::CatalogOptions CatalogOptionsFrom(const config::Config& c) {
+  catalog::CatalogOptions o;
+  o.cache_ttl = std::chrono::milliseconds(c.Int("catalog.cache_ttl_ms"));
+  o.preload_horizon = std::chrono::hours(c.Int("catalog.seat_map_preload_hours"));
+  return o;
+}
+
+queue::QueueOptions QueueOptionsFrom(const config::Config& c) {
+  queue::QueueOptions o;
+  o.defaults.admission_rate_per_second = static_cast<int>(c.Int("queue.admission_rate_per_second"));
+  o.defaults.max_active = static_cast<int>(c.Int("queue.max_active"));
+  o.defaults.capacity = static_cast<int>(c.Int("queue.capacity"));
+  o.defaults.token_ttl_seconds = static_cast<int>(c.Int("queue.token_ttl_seconds"));
+  o.defaults.pre_queue_minutes = static_cast<int>(c.Int("queue.pre_queue_minutes"));
+  o.defaults.method = c.String("queue.method");
+  o.drop_after = std::chrono::seconds(c.Int("queue.drop_after_seconds"));
+  o.admission_interval = std::chrono::milliseconds(c.Int("queue.admission_interval_ms"));
+  o.sync_interval = std::chrono::milliseconds(c.Int("queue.sync_interval_ms"));
+  o.touch_flush_interval = std::chrono::milliseconds(c.Int("queue.touch_flush_ms"));
+  o.estimate_window = std::chrono::seconds(c.Int("queue.estimate_window_seconds"));
+  o.max_streams_per_user = static_cast<int>(c.Int("queue.max_streams_per_user"));
+  o.stream_heartbeat = std::chrono::seconds(c.Int("queue.stream_heartbeat_seconds"));
+  return o;
+}
+
+reservation::ReservationOptions ReservationOptionsFrom(const config::Config& c) {
+  reservation::ReservationOptions o;
+  o.hold_ttl = std::chrono::seconds(c.Int("reservation.hold_seconds"));
+  o.max_seats_per_user = static_cast<int>(c.Int("reservation.max_seats_per_user"));
+  o.sweep_interval = std::chrono::milliseconds(c.Int("reservation.sweep_interval_ms"));
+  o.venue_utc_offset_minutes = static_cast<int>(c.Int("reservation.venue_utc_offset_minutes"));
+  o.idempotency_retention = std::chrono::hours(c.Int("reservation.idempotency_retention_hours"));
+  return o;
+}
+
+payment::PaymentModuleOptions PaymentOptionsFrom(const config::Config& c) {
+  payment::PaymentModuleOptions o;
+  o.gateway = c.String("payment.gateway");
+  o.portone.base_url = c.String("payment.portone_api_url");
+  o.portone.api_secret = c.String("payment.portone_api_secret");
+  o.portone.store_id = c.String("payment.store_id");
+  o.portone.timeout = std::chrono::milliseconds(c.Int("payment.gateway_timeout_ms"));
+  o.portone.breaker.window = static_cast<int>(c.Int("payment.breaker_window"));
+  o.portone.breaker.min_calls = static_cast<int>(c.Int("payment.breaker_min_calls"));
+  o.portone.breaker.open_for = std::chrono::seconds(c.Int("payment.breaker_open_seconds"));
+  o.sandbox.api_secret = c.String("payment.sandbox_api_secret");
+  o.sandbox.store_id = c.String("payment.store_id");
+  o.sandbox.webhook_secret = c.String("payment.webhook_secret");
+  o.sandbox.stall = std::chrono::milliseconds(c.Int("payment.sandbox_stall_ms"));
+  o.service.channel_key = c.String("payment.channel_key");
+  o.service.webhook_secret = c.String("payment.webhook_secret");
+  o.service.reconcile_after = std::chrono::seconds(c.Int("payment.reconcile_after_seconds"));
+  o.service.abandon_after = std::chrono::seconds(c.Int("payment.abandon_after_seconds"));
+  o.service.worker_interval = std::chrono::milliseconds(c.Int("payment.worker_interval_ms"));
+  o.service.refund_backoff_max = std::chrono::milliseconds(c.Int("payment.refund_backoff_max_ms"));
+  if (o.gateway == "portone" && o.portone.api_secret.empty()) {
+    throw config::ConfigError("payment.portone_api_secret", "required when payment.gateway = \"portone\"");
+  }
+  return o;
+}
+
 db::PoolOptions ModulePool(const config::Config& c, const std::string& module) {
   return PoolOptionsFrom(c, module,
                          db::WithCredentials(c.String("database.url"), db::ModuleRole(module), c.String("database.module_password")),
@@ -238,6 +326,11 @@ int Seed(const config::Config& c) {
   const auto admin = auth.CreateUserSync("admin@ticketd.local", "ticketd-admin-dev", "Demo Admin", "010-0000-0001", "ADMIN", true);
   const auto user = auth.CreateUserSync("user@ticketd.local", "ticketd-user-dev", "Demo User", "010-0000-0002", "USER", true);
   std::cout << "seeded admin@ticketd.local (" << admin << ") and user@ticketd.local (" << user << ")\n";
+  catalog::CatalogModule catalog_module(CatalogOptionsFrom(c), ModulePool(c, "catalog"), nullptr);
+  asio::io_context io;
+  auto summary = asio::co_spawn(io, catalog::SeedDemo(catalog_module.service(), catalog_module.pool()), asio::use_future);
+  io.run();
+  std::cout << "seeded catalog: " << summary.get() << "\n";
   return kExitOk;
 }
 
@@ -255,7 +348,15 @@ void ValidatePolicy(const config::Config& c) {
     if (c.String("auth.identity") == "sandbox") {
       throw config::ConfigError("auth.identity", "the sandbox identity verification is refused in production");
     }
+    if (c.String("payment.gateway") == "sandbox") {
+      throw config::ConfigError("payment.gateway", "the sandbox payment gateway is refused in production");
+    }
+    if (c.String("payment.webhook_secret") == "whsec_dGlja2V0ZC1zYW5kYm94LXdlYmhvb2stc2VjcmV0" ||
+        !c.String("payment.webhook_secret").starts_with("whsec_")) {
+      throw config::ConfigError("payment.webhook_secret", "set the endpoint's own whsec_… secret (the default is the sandbox's)");
+    }
   }
+  (void)PaymentOptionsFrom(c);
 }
 
 int Migrate(const config::Config& c) {
@@ -334,9 +435,61 @@ int Serve(const config::Config& c) {
 
   // Modules.
   auth::AuthModule auth_module(AuthOptionsFrom(c), ModulePool(c, "auth"), &registry);
+  catalog::CatalogModule catalog_module(CatalogOptionsFrom(c), ModulePool(c, "catalog"), &registry);
+  relays.push_back(std::make_unique<events::OutboxRelay>(RelayOptionsFrom(c, "catalog"), *producer, &registry));
+  // Seats become SOLD (and AVAILABLE again after a refund) from reservation's events.
+  std::vector<std::unique_ptr<events::EventConsumer>> consumers;
+  consumers.push_back(std::make_unique<events::EventConsumer>(
+      ConsumerOptionsFrom(c, "catalog", {"reservation.events"}), *kafka_cluster, catalog_module.pool(), *producer, &registry));
+  consumers.back()->On("ReservationConfirmed", 1, [&catalog_module](pqxx::work& tx, const events::Envelope& e) {
+    catalog_module.service().OnReservationConfirmed(tx, e);
+  });
+  consumers.back()->On("ReservationCancelled", 1, [&catalog_module](pqxx::work& tx, const events::Envelope& e) {
+    catalog_module.service().OnReservationCancelled(tx, e);
+  });
+
+  // The waiting room reads events (sale window, queue settings) through the catalog's interface.
+  queue::QueueModule queue_module(QueueOptionsFrom(c), ModulePool(c, "queue"), catalog_module.reader(), &registry);
+
+  // Holds and bookings: seats from catalog, tokens from the waiting room; the
+  // saga steps arrive from payment.events and catalog.events.
+  reservation::ReservationModule reservation_module(ReservationOptionsFrom(c), ModulePool(c, "reservation"),
+                                                    catalog_module.reader(), catalog_module.feed(),
+                                                    queue_module.tokens(), &registry);
+  relays.push_back(std::make_unique<events::OutboxRelay>(RelayOptionsFrom(c, "reservation"), *producer, &registry));
+  consumers.push_back(std::make_unique<events::EventConsumer>(
+      ConsumerOptionsFrom(c, "reservation", {"payment.events", "catalog.events"}), *kafka_cluster,
+      reservation_module.pool(), *producer, &registry));
+  {
+    auto& svc = reservation_module.service();
+    auto& consumer = *consumers.back();
+    consumer.On("PaymentSucceeded", 1, [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnPaymentSucceeded(tx, e); });
+    consumer.On("PaymentFailed", 1, [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnPaymentFailed(tx, e); });
+    consumer.On("PaymentRefunded", 1, [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnPaymentRefunded(tx, e); });
+    consumer.On("EventCancelled", 1, [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnEventCancelled(tx, e); });
+  }
+
+  // Payments: the gateway (sandbox or PortOne), webhooks, refunds; refunds are
+  // asked for by reservation's events.
+  payment::PaymentModule payment_module(PaymentOptionsFrom(c), ModulePool(c, "payment"), reservation_module.reader(),
+                                        queue_module.tokens(), catalog_module.reader(), &registry);
+  relays.push_back(std::make_unique<events::OutboxRelay>(RelayOptionsFrom(c, "payment"), *producer, &registry));
+  consumers.push_back(std::make_unique<events::EventConsumer>(ConsumerOptionsFrom(c, "payment", {"reservation.events"}),
+                                                              *kafka_cluster, payment_module.pool(), *producer, &registry));
+  {
+    auto& svc = payment_module.service();
+    auto& consumer = *consumers.back();
+    consumer.On("ReservationConfirmationRejected", 1,
+                [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnConfirmationRejected(tx, e); });
+    consumer.On("ReservationCancelled", 1, [&svc](pqxx::work& tx, const events::Envelope& e) { svc.OnReservationCancelled(tx, e); });
+  }
 
   http::Router router;
   auth_module.AddRoutes(router);
+  catalog_module.AddRoutes(router);
+  queue_module.AddRoutes(router);
+  reservation_module.AddRoutes(router);
+  payment_module.AddRoutes(router);
   http::Server* server_ptr = nullptr;
   std::vector<ReadinessCheck> checks;
   checks.push_back({"draining", [&server_ptr]() -> asio::awaitable<std::optional<std::string>> {
@@ -365,12 +518,26 @@ int Serve(const config::Config& c) {
                       if (!auth_module.service().ready()) co_return "token denylist not loaded yet";
                       co_return std::nullopt;
                     }});
+  checks.push_back({"catalog", [&catalog_module]() -> asio::awaitable<std::optional<std::string>> {
+                      if (!catalog_module.ready()) co_return "seat maps not loaded yet";
+                      co_return std::nullopt;
+                    }});
+  checks.push_back({"queue", [&queue_module]() -> asio::awaitable<std::optional<std::string>> {
+                      if (!queue_module.ready()) co_return "waiting-room index not rebuilt yet";
+                      co_return std::nullopt;
+                    }});
   AddOpsRoutes(router, std::move(checks), registry);
 
   http::Server server(ServerOptionsFrom(c), router, registry);
   server.Use(AuthMiddleware(auth_module.verifier()));
   server_ptr = &server;
   auth_module.Start();
+  catalog_module.Start();
+  queue_module.Start();
+  reservation_module.Start();
+  payment_module.Start();
+  for (auto& relay : relays) relay->Start();
+  for (auto& consumer : consumers) consumer->Start();
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -379,6 +546,7 @@ int Serve(const config::Config& c) {
     if (migrator.joinable()) migrator.join();
     return kExitFailure;
   }
+  payment_module.SetListeningPort(server.port());
   log::Info("listening", {{"host", c.String("server.host")},
                           {"port", server.port()},
                           {"io_threads", ServerOptionsFrom(c).io_threads},
@@ -391,8 +559,13 @@ int Serve(const config::Config& c) {
                                              {"in_flight", server.InFlight()}});
   server.BeginDrain();
   const bool clean = server.Stop(std::chrono::milliseconds(c.Int("server.drain_timeout_ms")));
+  for (auto& consumer : consumers) consumer->Stop();
   for (auto& relay : relays) relay->Stop();
+  payment_module.Stop();
+  reservation_module.Stop();
+  queue_module.Stop();
   auth_module.Stop();
+  catalog_module.Stop();
   producer.reset();
   kafka_cluster.reset();
   stop_migrator = true;

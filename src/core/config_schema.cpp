@@ -166,6 +166,67 @@ std::vector<KeySpec> BuildSchema() {
   keys.push_back(SecretKey("auth", "portone_api_secret", "", "PortOne V2 API secret (identity = portone)."));
   keys.push_back(StringKey("auth", "portone_api_url", "https://api.portone.io", "PortOne V2 API base URL."));
 
+  // catalog
+  keys.push_back(IntKey("catalog", "cache_ttl_ms", 2000, 0, 600000,
+                        "How long event lists and details are served from memory (0 disables; invalidated on change)."));
+  keys.push_back(IntKey("catalog", "seat_map_preload_hours", 48, 0, 8760,
+                        "At start, load the live seat maps of events on sale or opening within this many hours."));
+
+  // queue
+  keys.push_back(IntKey("queue", "admission_rate_per_second", 10, 1, 100000,
+                        "Default users admitted per second per event (an event's own setting or the admin's wins)."));
+  keys.push_back(IntKey("queue", "max_active", 500, 1, 10000000,
+                        "Default maximum of admitted users holding an unused reservation token per event."));
+  keys.push_back(IntKey("queue", "capacity", 50000, 1, 10000000, "Default maximum of waiting users per event (QUEUE_FULL)."));
+  keys.push_back(IntKey("queue", "token_ttl_seconds", 600, 10, 86400, "Lifetime of a reservation token (qr_)."));
+  keys.push_back(IntKey("queue", "pre_queue_minutes", 30, 0, 1440, "Default: the waiting room opens this long before the sale."));
+  keys.push_back(StringKey("queue", "method", "fifo", "Default queueing method: fifo, or random (shuffle of the pre-queue).",
+                           {"fifo", "random"}));
+  keys.push_back(IntKey("queue", "drop_after_seconds", 300, 1, 86400,
+                        "Waiting users who stop polling (status/stream) for this long lose their place."));
+  keys.push_back(IntKey("queue", "admission_interval_ms", 1000, 50, 60000, "Admission scheduler tick."));
+  keys.push_back(IntKey("queue", "sync_interval_ms", 250, 20, 60000,
+                        "How often each instance reads changes made by others into its in-memory index."));
+  keys.push_back(IntKey("queue", "touch_flush_ms", 2000, 100, 60000, "How often coalesced last-seen refreshes are written."));
+  keys.push_back(IntKey("queue", "estimate_window_seconds", 60, 5, 3600,
+                        "Window of actual admissions behind the estimated wait."));
+  keys.push_back(IntKey("queue", "max_streams_per_user", 2, 1, 100, "Concurrent SSE streams per user."));
+  keys.push_back(IntKey("queue", "stream_heartbeat_seconds", 15, 1, 300, "SSE heartbeat (comment line) interval."));
+
+  // reservation
+  keys.push_back(IntKey("reservation", "hold_seconds", 300, 1, 3600, "How long a hold (PENDING reservation) lasts before it expires."));
+  keys.push_back(IntKey("reservation", "max_seats_per_user", 4, 1, 20,
+                        "Seats one person may hold or have booked per event (and per request)."));
+  keys.push_back(IntKey("reservation", "sweep_interval_ms", 1000, 50, 60000, "How often expired holds are swept."));
+  keys.push_back(IntKey("reservation", "venue_utc_offset_minutes", 540, -720, 840,
+                        "UTC offset of the venues' time zone (Asia/Seoul: 540); cancellation closes on the show's day there."));
+  keys.push_back(IntKey("reservation", "idempotency_retention_hours", 24, 1, 720, "How long Idempotency-Key answers are kept."));
+
+  // payment
+  keys.push_back(StringKey("payment", "gateway", "sandbox",
+                           "Payment gateway adapter: sandbox (served by ticketd under /sandbox/pg) or portone.",
+                           {"sandbox", "portone"}));
+  keys.push_back(StringKey("payment", "portone_api_url", "https://api.portone.io", "PortOne V2 API base URL (gateway = portone)."));
+  keys.push_back(SecretKey("payment", "portone_api_secret", "", "PortOne V2 API secret (gateway = portone)."));
+  keys.push_back(StringKey("payment", "store_id", "store-ticketd-sandbox", "PortOne store id, shown to the payment widget."));
+  keys.push_back(StringKey("payment", "channel_key", "channel-key-ticketd-sandbox", "PortOne channel key, shown to the payment widget."));
+  keys.push_back(SecretKey("payment", "webhook_secret", "whsec_dGlja2V0ZC1zYW5kYm94LXdlYmhvb2stc2VjcmV0",
+                           "Standard Webhooks secret (whsec_…) of the webhook endpoint; the default is for the sandbox only."));
+  keys.push_back(SecretKey("payment", "sandbox_api_secret", "sandbox-api-secret",
+                           "The API secret the sandbox gateway expects (gateway = sandbox)."));
+  keys.push_back(IntKey("payment", "gateway_timeout_ms", 10000, 100, 120000, "Budget of one gateway request."));
+  keys.push_back(IntKey("payment", "breaker_window", 20, 2, 1000, "Gateway calls the circuit breaker looks at."));
+  keys.push_back(IntKey("payment", "breaker_min_calls", 10, 1, 1000, "Calls in the window before the breaker may open."));
+  keys.push_back(IntKey("payment", "breaker_open_seconds", 60, 1, 3600, "How long an open breaker refuses at once (then probes)."));
+  keys.push_back(IntKey("payment", "reconcile_after_seconds", 120, 1, 86400,
+                        "PENDING payments older than this are asked about at the gateway (lost confirm and webhook)."));
+  keys.push_back(IntKey("payment", "abandon_after_seconds", 1800, 60, 604800,
+                        "A payment the customer never paid (READY at the gateway) fails after this long."));
+  keys.push_back(IntKey("payment", "worker_interval_ms", 1000, 50, 60000, "Refund and reconciliation round interval."));
+  keys.push_back(IntKey("payment", "refund_backoff_max_ms", 300000, 1000, 86400000, "Longest wait between refund retries."));
+  keys.push_back(IntKey("payment", "sandbox_stall_ms", 30000, 0, 3600000,
+                        "Sandbox: how long it stops answering about a payment paid with card 4000000000000119."));
+
   // log
   keys.push_back(StringKey("log", "level", "info", "Lowest severity written to the log.",
                            {"debug", "info", "warn", "error"}));

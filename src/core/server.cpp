@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -23,6 +24,7 @@
 #include <cctype>
 
 #include "ticketd/core/log.hpp"
+#include "ticketd/core/stream.hpp"
 
 namespace ticketd::http {
 
@@ -31,10 +33,107 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
+namespace {
+
+// ---- streaming responses (ticketd/core/stream.hpp) ----
+
+constexpr std::string_view kStreamMarker = "X-Ticketd-Stream";
+std::mutex g_streams_mu;
+std::unordered_map<std::uint64_t, StreamBody> g_streams;
+std::uint64_t g_next_stream = 1;
+
+// Chunked writes on the connection's strand; Wake may come from any thread.
+class ConnStreamWriter final : public StreamWriter, public std::enable_shared_from_this<ConnStreamWriter> {
+ public:
+  ConnStreamWriter(beast::tcp_stream& stream, const std::atomic<bool>& draining, std::chrono::milliseconds write_timeout)
+      : stream_(stream), draining_(draining), timer_(stream.get_executor()), write_timeout_(write_timeout) {}
+
+  asio::awaitable<bool> Write(std::string data) override {
+    if (closed_ || draining_.load()) co_return false;
+    if (data.empty()) co_return true;
+    std::string chunk = fmt::format("{:x}\r\n", data.size());
+    chunk += data;
+    chunk += "\r\n";
+    stream_.expires_after(write_timeout_);
+    boost::system::error_code ec;
+    co_await asio::async_write(stream_, asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+    stream_.expires_never();
+    if (ec) closed_ = true;
+    co_return !closed_;
+  }
+
+  asio::awaitable<bool> Wait(std::chrono::milliseconds timeout) override {
+    if (closed_ || draining_.load()) co_return false;
+    if (woken_.exchange(false)) co_return true;
+    timer_.expires_after(timeout);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    woken_ = false;
+    co_return !closed_ && !draining_.load();
+  }
+
+  void Wake() override {
+    woken_ = true;
+    asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  // On the strand: the final chunk.
+  asio::awaitable<void> End() {
+    if (closed_) co_return;
+    stream_.expires_after(write_timeout_);
+    boost::system::error_code ec;
+    co_await asio::async_write(stream_, asio::buffer(std::string_view("0\r\n\r\n")),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    closed_ = true;
+  }
+
+ private:
+  beast::tcp_stream& stream_;
+  const std::atomic<bool>& draining_;
+  asio::steady_timer timer_;
+  std::chrono::milliseconds write_timeout_;
+  std::atomic<bool> woken_{false};
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Response MakeStream(Response head, StreamBody body) {
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(g_streams_mu);
+    id = g_next_stream++;
+    g_streams.emplace(id, std::move(body));
+  }
+  head.body().clear();
+  head.set(kStreamMarker, std::to_string(id));
+  return head;
+}
+
+std::optional<StreamBody> TakeStream(Response& response) {
+  auto it = response.find(kStreamMarker);
+  if (it == response.end()) return std::nullopt;
+  std::uint64_t id = 0;
+  try {
+    id = std::stoull(std::string(it->value()));
+  } catch (const std::exception&) {
+    response.erase(kStreamMarker);
+    return std::nullopt;
+  }
+  response.erase(kStreamMarker);
+  std::lock_guard lock(g_streams_mu);
+  auto found = g_streams.find(id);
+  if (found == g_streams.end()) return std::nullopt;
+  StreamBody body = std::move(found->second);
+  g_streams.erase(found);
+  return body;
+}
+
 struct Server::Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   bool idle = true;  // touched only on the connection's strand
+  std::shared_ptr<ConnStreamWriter> writer;  // set on the strand while streaming
 };
 
 namespace {
@@ -227,10 +326,14 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
     in_flight_gauge_->Add(1);
     struct InFlightGuard {
       Server* server;
-      ~InFlightGuard() {
+      bool active = true;
+      void Release() {
+        if (!active) return;
+        active = false;
         server->in_flight_.fetch_sub(1);
         server->in_flight_gauge_->Add(-1);
       }
+      ~InFlightGuard() { Release(); }
     } in_flight_guard{this};
 
     // Header, within the header deadline (slowloris). Most requests arrive
@@ -331,6 +434,30 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
       // Dispatch maps every exception; this only catches middleware bugs.
       log::Error("unhandled exception", {{"request_id", request.request_id}, {"error", e.what()}});
       response = ProblemResponse(problems::Internal(), request.request_id);
+    }
+    if (auto body = TakeStream(response)) {
+      // A stream: head now, then the body until it ends; never in flight for the drain.
+      response.body().clear();
+      response.chunked(true);
+      Finish(request, response, false);
+      stream.expires_after(options_.write_timeout);
+      beast_http::response_serializer<beast_http::string_body> head_writer(response);
+      co_await beast_http::async_write_header(stream, head_writer, asio::redirect_error(asio::use_awaitable, ec));
+      stream.expires_never();
+      in_flight_guard.Release();
+      if (!ec) {
+        auto writer = std::make_shared<ConnStreamWriter>(stream, draining_, options_.write_timeout);
+        conn->writer = writer;
+        try {
+          auto task = (*body)(writer);  // a named awaitable: nothing temporary in the co_await operand
+          co_await std::move(task);
+        } catch (const std::exception& e) {
+          log::Error("stream failed", {{"request_id", request.request_id}, {"error", e.what()}});
+        }
+        co_await writer->End();
+        conn->writer.reset();
+      }
+      break;
     }
     const bool keep_alive = request.raw.keep_alive() && !draining_.load();
     Finish(request, response, keep_alive);
@@ -434,6 +561,7 @@ void Server::BeginDrain() {
     if (auto conn = weak.lock()) {
       asio::post(conn->stream.get_executor(), [conn] {
         if (conn->idle) conn->stream.cancel();
+        if (conn->writer) conn->writer->Wake();
       });
     }
   }
@@ -452,7 +580,12 @@ bool Server::Stop(std::chrono::milliseconds deadline) {
   {
     std::lock_guard lock(conns_mu_);
     for (auto& weak : conns_) {
-      if (auto conn = weak.lock()) asio::post(conn->stream.get_executor(), [conn] { conn->stream.cancel(); });
+      if (auto conn = weak.lock()) {
+        asio::post(conn->stream.get_executor(), [conn] {
+          conn->stream.cancel();
+          if (conn->writer) conn->writer->Wake();
+        });
+      }
     }
   }
   const auto close_until = std::chrono::steady_clock::now() + 1000ms;

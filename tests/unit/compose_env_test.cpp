@@ -178,7 +178,10 @@ TEST_CASE("compose env: the prod example loads when its secret files exist") {
        {"TICKETD_AUTH_DATA_KEY_FILE", secrets.Write("data", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")},
        {"TICKETD_AUTH_INDEX_KEY_FILE", secrets.Write("index", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")},
        {"TICKETD_AUTH_RECAPTCHA_SECRET_FILE", secrets.Write("recaptcha", "recaptcha-secret\n")},
-       {"TICKETD_AUTH_PORTONE_API_SECRET_FILE", secrets.Write("portone", "portone-secret\n")}});
+       {"TICKETD_AUTH_PORTONE_API_SECRET_FILE", secrets.Write("portone", "portone-secret\n")},
+       {"TICKETD_PAYMENT_PORTONE_API_SECRET_FILE", secrets.Write("pay_portone", "portone-payment-secret\n")},
+       {"TICKETD_PAYMENT_WEBHOOK_SECRET_FILE", secrets.Write("webhook", "whsec_cHJvZC1leGFtcGxlLXdlYmhvb2stc2VjcmV0\n")}});
+  CHECK(config.String("payment.gateway") == "portone");
   CHECK(config.String("auth.captcha") == "recaptcha");
   CHECK(config.String("auth.jwt_secret").size() >= 32);
   CHECK(config.String("server.environment") == "production");

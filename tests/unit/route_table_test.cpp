@@ -11,6 +11,10 @@
 #include "app/edge.hpp"
 #include "app/ops.hpp"
 #include "auth/module.hpp"
+#include "catalog/module.hpp"
+#include "payment/module.hpp"
+#include "reservation/module.hpp"
+#include "queue/module.hpp"
 #include "ticketd/core/router.hpp"
 
 using namespace ticketd;
@@ -36,13 +40,26 @@ db::PoolOptions Unreachable() {
 
 // Every route ticketd serves, built the way src/app wires them.
 struct Routes {
-  Routes() : auth_module(TestAuthOptions(), Unreachable(), nullptr) {
+  Routes() : auth_module(TestAuthOptions(), Unreachable(), nullptr), catalog_module({}, Unreachable(), nullptr),
+               queue_module({}, Unreachable(), catalog_module.reader(), nullptr),
+               reservation_module({}, Unreachable(), catalog_module.reader(), catalog_module.feed(), queue_module.tokens(),
+                                  nullptr),
+               payment_module({}, Unreachable(), reservation_module.reader(), queue_module.tokens(), catalog_module.reader(),
+                              nullptr) {
     app::AddOpsRoutes(router, {}, registry);
     auth_module.AddRoutes(router);
+    catalog_module.AddRoutes(router);
+    queue_module.AddRoutes(router);
+    reservation_module.AddRoutes(router);
+    payment_module.AddRoutes(router);
   }
   metrics::Registry registry;
   http::Router router;
   auth::AuthModule auth_module;
+  catalog::CatalogModule catalog_module;
+  queue::QueueModule queue_module;
+  reservation::ReservationModule reservation_module;
+  payment::PaymentModule payment_module;
 };
 
 std::set<std::string> OpenApiOperations() {

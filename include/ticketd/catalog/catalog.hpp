@@ -1,0 +1,99 @@
+#pragma once
+// The catalog module's public surface for other modules (queue, reservation,
+// payment). Plain data in and out so that it could become an RPC.
+//
+// Ownership of seat state: SOLD is persisted by catalog (it consumes
+// ReservationConfirmed / ReservationCancelled from `reservation.events`);
+// HELD belongs to reservation, which reports holds and releases to the live
+// seat map through SeatMapFeed (in-process, immediate) and through its domain
+// events (every instance). Both paths are idempotent and carry the reservation
+// id, so replays and reordering across reservations cannot resurrect a stale state.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ticketd::catalog {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+/// UPCOMING → ON_SALE → SALE_ENDED → ENDED, and CANCELLED from any state.
+/// Derived from the clock and the sale window, never stored.
+enum class EventStatus { kUpcoming, kOnSale, kSaleEnded, kEnded, kCancelled };
+const char* ToString(EventStatus status);
+
+/// Per-event waiting-room settings given when the event was created
+/// (`queue` in POST /admin/events). Unset fields: the queue module's defaults.
+struct QueueSettings {
+  std::optional<int> admission_rate_per_second;
+  std::optional<int> max_active;
+  std::optional<int> capacity;
+  std::optional<std::string> method;  // "fifo" | "random"
+  std::optional<int> pre_queue_minutes;
+};
+
+struct EventInfo {
+  std::string event_id;
+  std::string title;
+  std::string artist;
+  std::string venue_name;
+  TimePoint starts_at;
+  TimePoint ends_at;
+  TimePoint sale_starts_at;
+  TimePoint sale_ends_at;
+  bool cancelled = false;
+  std::int64_t seat_count = 0;
+  QueueSettings queue;
+
+  /// The status at `now` (see EventStatus).
+  [[nodiscard]] EventStatus StatusAt(TimePoint now) const;
+};
+
+enum class SeatStatus : std::uint8_t { kAvailable = 0, kHeld = 1, kSold = 2 };
+const char* ToString(SeatStatus status);
+
+struct SeatQuote {
+  std::string seat_id;
+  std::string label;  // "{section}-{row}-{number}"
+  std::string grade;
+  std::int64_t price = 0;  // KRW
+  SeatStatus status = SeatStatus::kAvailable;
+};
+
+struct SeatResolution {
+  bool event_found = false;
+  std::vector<SeatQuote> seats;             // in the order asked, known seats only
+  std::vector<std::string> unknown_seat_ids;  // not seats of this event
+};
+
+/// Read access to events and seats. Thread-safe.
+class CatalogReader {
+ public:
+  virtual ~CatalogReader() = default;
+  /// The event, or nullopt when it does not exist (or was deleted).
+  /// Errors: DependencyUnavailable when Postgres is down.
+  virtual boost::asio::awaitable<std::optional<EventInfo>> FindEvent(std::string event_id) = 0;
+  /// Resolves seat ids of an event to grades and prices with their live
+  /// status, from the in-memory seat index (no database round trip).
+  virtual SeatResolution ResolveSeats(const std::string& event_id, const std::vector<std::string>& seat_ids) = 0;
+};
+
+/// Live seat-state updates from the reservation module. Idempotent; a change
+/// carrying a reservation id that does not own the seat's current state is
+/// ignored (a late release of an old hold never frees a newer one).
+class SeatMapFeed {
+ public:
+  virtual ~SeatMapFeed() = default;
+  /// AVAILABLE → HELD by `reservation_id`.
+  virtual void SeatsHeld(const std::string& event_id, const std::string& reservation_id,
+                         const std::vector<std::string>& seat_ids) = 0;
+  /// HELD by `reservation_id` → AVAILABLE (released, expired, payment failed).
+  virtual void SeatsReleased(const std::string& event_id, const std::string& reservation_id,
+                             const std::vector<std::string>& seat_ids) = 0;
+};
+
+}  // namespace ticketd::catalog

@@ -1,0 +1,533 @@
+#include "payment/service.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <pqxx/pqxx>
+
+#include "ticketd/core/error.hpp"
+#include "ticketd/core/ids.hpp"
+#include "ticketd/core/log.hpp"
+#include "ticketd/core/time.hpp"
+#include "ticketd/payment/events.hpp"
+
+namespace ticketd::payment {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kSchema = "payment";
+
+[[noreturn]] void Throw(int status, const char* code, const char* title, std::string detail) {
+  throw ApiError(problems::Make(status, code, title, std::move(detail)));
+}
+
+[[noreturn]] void NotFound() { throw ApiError(problems::NotFound("Payment not found")); }
+
+[[noreturn]] void GatewayUnavailable(const std::string& reason) {
+  auto p = problems::Make(503, "PAYMENT_GATEWAY_UNAVAILABLE", "Payment gateway unavailable",
+                          "The payment gateway is not answering; try again shortly (" + reason + ")");
+  p.retry_after = 5;
+  throw ApiError(std::move(p));
+}
+
+template <typename T>
+T RunSync(asio::awaitable<T> aw) {
+  asio::io_context io;
+  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+std::string Us(const std::string& c) { return "(extract(epoch from " + c + ") * 1000000)::bigint"; }
+
+const std::string& Columns() {
+  static const std::string kColumns =
+      "p.id, p.user_id, p.reservation_id, p.event_id, p.status, p.amount, p.currency, p.order_name, "
+      "coalesce(p.failure_reason, ''), p.gateway, " + Us("p.created_at") + ", " + Us("p.updated_at") + ", " +
+      Us("p.paid_at") + ", " + Us("p.refunded_at") + ", p.fence, p.refund_attempts, coalesce(p.refund_last_error, ''), " +
+      "p.refund_next_at IS NOT NULL AND p.refunded_at IS NULL";
+  return kColumns;
+}
+
+json::value TimeOrNull(const pqxx::field& f) {
+  return f.is_null() ? json::value(nullptr) : json::value(FormatRfc3339(FromMicros(f.as<std::int64_t>())));
+}
+
+json::object ToJson(const pqxx::row& r, const PaymentOptions& o) {
+  const std::string id = r[0].as<std::string>();
+  json::object out{{"paymentId", id},
+                   {"reservationId", r[2].as<std::string>()},
+                   {"eventId", r[3].as<std::string>()},
+                   {"status", r[4].as<std::string>()},
+                   {"amount", r[5].as<std::int64_t>()},
+                   {"currency", r[6].as<std::string>()},
+                   {"orderName", r[7].as<std::string>()},
+                   {"gateway", json::object{{"provider", r[9].as<std::string>()},
+                                            {"storeId", o.store_id},
+                                            {"channelKey", o.channel_key},
+                                            {"paymentId", id}}},
+                   {"createdAt", FormatRfc3339(FromMicros(r[10].as<std::int64_t>()))},
+                   {"updatedAt", FormatRfc3339(FromMicros(r[11].as<std::int64_t>()))},
+                   {"paidAt", TimeOrNull(r[12])},
+                   {"refundedAt", TimeOrNull(r[13])}};
+  out["failureReason"] = r[8].as<std::string>().empty() ? json::value(nullptr) : json::value(r[8].as<std::string>());
+  if (r[17].as<bool>()) {
+    out["refund"] = json::object{{"pending", true}, {"attempts", r[15].as<int>()},
+                                 {"lastError", r[16].as<std::string>().empty() ? json::value(nullptr) : json::value(r[16].as<std::string>())}};
+  }
+  return out;
+}
+
+void Publish(pqxx::work& tx, std::string_view type, const pqxx::row& r, json::object extra) {
+  json::object payload{{"paymentId", r[0].as<std::string>()},
+                       {"userId", r[1].as<std::string>()},
+                       {"reservationId", r[2].as<std::string>()},
+                       {"eventId", r[3].as<std::string>()},
+                       {"amount", r[5].as<std::int64_t>()},
+                       {"currency", r[6].as<std::string>()},
+                       {"fence", r[14].as<std::int64_t>()}};
+  for (auto& kv : extra) payload[kv.key()] = kv.value();
+  const std::string id = r[0].as<std::string>();
+  const events::Metadata meta{r[2].as<std::string>(), id, r[1].as<std::string>()};
+  auto envelope = events::Make(std::string(type), std::string(domain::kAggregateType), id, std::move(payload), meta);
+  events::AppendToOutbox(tx, kSchema, domain::kTopic, envelope);
+}
+
+std::optional<pqxx::row> Row(pqxx::work& tx, const std::string& id, bool for_update) {
+  const auto rows = tx.exec_params("SELECT " + Columns() + " FROM payment.payments p WHERE p.id = $1" +
+                                       (for_update ? " FOR UPDATE" : ""),
+                                   id);
+  if (rows.empty()) return std::nullopt;
+  return rows[0];
+}
+
+std::string PayloadString(const events::Envelope& e, const char* key) {
+  const auto* v = e.payload.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+}  // namespace
+
+PaymentService::PaymentService(PaymentOptions options, db::Pool& pool, PaymentGateway& gateway,
+                               reservation::ReservationReader& reservations, queue::QueueTokens& tokens,
+                               catalog::CatalogReader& catalog, metrics::Registry* registry)
+    : options_(std::move(options)),
+      pool_(pool),
+      gateway_(gateway),
+      reservations_(reservations),
+      tokens_(tokens),
+      catalog_(catalog) {
+  if (registry != nullptr) {
+    const std::string name = "ticketd_payment_outcomes_total";
+    succeeded_ = &registry->GetCounter(name, "Payment outcomes", {{"outcome", "succeeded"}});
+    failed_ = &registry->GetCounter(name, "Payment outcomes", {{"outcome", "failed"}});
+    refunded_ = &registry->GetCounter(name, "Payment outcomes", {{"outcome", "refunded"}});
+    refund_failures_ = &registry->GetCounter("ticketd_payment_refund_failures_total", "Refund attempts that failed (retried)");
+  }
+}
+
+PaymentService::~PaymentService() { Stop(); }
+
+// ---------------------------------------------------------------- create
+
+boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
+  // A replay of the same paymentKey answers with the payment as it is.
+  const auto existing = co_await pool_.Transact([&](pqxx::work& tx) -> std::optional<std::pair<json::object, std::string>> {
+    const auto rows = tx.exec_params("SELECT " + Columns() + ", p.pre_registered, p.created_at > now() - interval '30 seconds' "
+                                     "FROM payment.payments p WHERE p.user_id = $1 AND p.payment_key = $2",
+                                     in.user_id, in.payment_key);
+    if (rows.empty()) return std::nullopt;
+    const auto& r = rows[0];
+    std::string state = r[2].as<std::string>() != in.reservation_id ? "mismatch"
+                        : (!r[18].as<bool>() && r[19].as<bool>()) ? "busy"
+                                                                  : "replay";
+    return std::make_pair(ToJson(r, options_), state);
+  });
+  if (existing) {
+    if (existing->second == "mismatch") {
+      Throw(422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "This paymentKey was used for another reservation");
+    }
+    if (existing->second == "busy") Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "This payment is still being started");
+    co_return existing->first;
+  }
+
+  std::string token = in.payment_token;
+  std::string user = in.user_id;
+  std::string rid = in.reservation_id;
+  const auto check = co_await tokens_.ValidatePaymentToken(std::move(token), std::move(user), std::move(rid));
+  if (check != queue::TokenCheck::kOk) {
+    Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid",
+          std::string("The payment token (qp_) is not valid for this reservation: ") + queue::ToString(check));
+  }
+  std::string rid2 = in.reservation_id;
+  const auto r = co_await reservations_.FindReservation(std::move(rid2));
+  if (!r || r->user_id != in.user_id) Throw(404, "NOT_FOUND", "Not found", "Reservation not found");
+  if (r->status != "PENDING") {
+    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "The reservation is " + r->status + ", not awaiting payment");
+  }
+  if (r->hold_expires_at <= std::chrono::system_clock::now()) Throw(409, "HOLD_EXPIRED", "Hold expired", "The hold has expired");
+  std::string order_name = std::to_string(r->seats.size()) + (r->seats.size() == 1 ? " seat" : " seats");
+  std::string eid = r->event_id;
+  if (const auto event = co_await catalog_.FindEvent(std::move(eid))) order_name = event->title + " · " + order_name;
+
+  const std::string id = NewUuid();
+  const bool inserted = co_await pool_.Transact([&](pqxx::work& tx) {
+    const auto rows = tx.exec_params(
+        "INSERT INTO payment.payments (id, user_id, reservation_id, event_id, payment_key, amount, currency, order_name, "
+        "fence, gateway, status) VALUES ($1, $2, $3, $4, $5, $6, 'KRW', $7, $8, $9, 'PENDING') "
+        "ON CONFLICT (user_id, payment_key) DO NOTHING RETURNING 1",
+        id, in.user_id, in.reservation_id, r->event_id, in.payment_key, r->total_amount, order_name, r->fence,
+        options_.provider);
+    return !rows.empty();
+  });
+  if (!inserted) Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "This payment is being started by another request");
+  std::string pre_register_error;
+  try {
+    std::string pid = id;
+    std::string currency = "KRW";
+    co_await gateway_.PreRegister(std::move(pid), r->total_amount, std::move(currency));
+  } catch (const std::exception& e) {
+    pre_register_error = e.what();
+  }
+  if (!pre_register_error.empty()) {
+    // Nothing happened yet that the customer could have paid for: forget the
+    // attempt so the same paymentKey can be retried.
+    co_await pool_.Transact([&](pqxx::work& tx) { tx.exec_params0("DELETE FROM payment.payments WHERE id = $1", id); });
+    GatewayUnavailable(pre_register_error);
+  }
+  co_await pool_.Transact([&](pqxx::work& tx) {
+    tx.exec_params0("UPDATE payment.payments SET pre_registered = true, updated_at = now() WHERE id = $1", id);
+  });
+  std::string load_id = id;
+  std::optional<std::string> owner = in.user_id;
+  co_return co_await Load(std::move(load_id), std::move(owner));
+}
+
+boost::asio::awaitable<json::object> PaymentService::Load(std::string payment_id, std::optional<std::string> owner) {
+  if (!IsUuid(payment_id)) NotFound();
+  auto found = co_await pool_.Transact([&](pqxx::work& tx) -> std::optional<json::object> {
+    const auto r = Row(tx, payment_id, false);
+    if (!r || (owner && (*r)[1].as<std::string>() != *owner)) return std::nullopt;
+    return ToJson(*r, options_);
+  });
+  if (!found) NotFound();
+  co_return std::move(*found);
+}
+
+// ---------------------------------------------------------------- verification
+
+boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::string payment_id) {
+  const auto status = co_await pool_.Transact([&](pqxx::work& tx) -> std::string {
+    const auto r = Row(tx, payment_id, false);
+    return r ? (*r)[4].as<std::string>() : std::string();
+  });
+  if (status.empty() || status == "FAILED" || status == "REFUNDED") co_return Outcome::kUnchanged;
+  std::string gid = payment_id;
+  const auto gp = co_await gateway_.GetPayment(std::move(gid));  // DependencyUnavailable propagates
+  const auto abandon = static_cast<std::int64_t>(options_.abandon_after.count());
+  const auto outcome = co_await pool_.Transact([&](pqxx::work& tx) {
+    const auto r = Row(tx, payment_id, true);
+    if (!r) return Outcome::kUnchanged;
+    const auto now_status = (*r)[4].as<std::string>();
+    if (now_status == "PENDING") {
+      if (!gp) return Outcome::kStillPending;
+      if (gp->status == "PAID") {
+        if (gp->total == (*r)[5].as<std::int64_t>() && gp->currency == (*r)[6].as<std::string>()) {
+          tx.exec_params0("UPDATE payment.payments SET status = 'SUCCESS', paid_at = now(), updated_at = now() WHERE id = $1", payment_id);
+          Publish(tx, domain::kPaymentSucceeded, *r, {});
+          return Outcome::kSucceeded;
+        }
+        // Paid, but not what we asked for: never a success; the money goes back.
+        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = 'AMOUNT_MISMATCH', "
+                        "refund_reason = 'AMOUNT_MISMATCH', refund_next_at = now(), updated_at = now() WHERE id = $1",
+                        payment_id);
+        Publish(tx, domain::kPaymentFailed, *r,
+                {{"reason", "AMOUNT_MISMATCH"}, {"paidAmount", gp->total}, {"paidCurrency", gp->currency}});
+        return Outcome::kAmountMismatch;
+      }
+      if (gp->status == "FAILED" || gp->status == "CANCELLED" || gp->status == "PARTIAL_CANCELLED") {
+        const std::string reason = gp->status == "FAILED" ? (gp->failure_reason.empty() ? "FAILED" : gp->failure_reason)
+                                                          : "CANCELLED_AT_GATEWAY";
+        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE id = $1",
+                        payment_id, reason);
+        Publish(tx, domain::kPaymentFailed, *r, {{"reason", reason}});
+        return Outcome::kFailed;
+      }
+      // READY / PAY_PENDING: the customer has not paid (yet).
+      const bool abandoned =
+          tx.exec_params1("SELECT created_at < now() - make_interval(secs => $2) FROM payment.payments WHERE id = $1",
+                          payment_id, abandon)[0]
+              .as<bool>();
+      if (abandoned) {
+        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = 'ABANDONED', updated_at = now() WHERE id = $1",
+                        payment_id);
+        Publish(tx, domain::kPaymentFailed, *r, {{"reason", "ABANDONED"}});
+        return Outcome::kFailed;
+      }
+      return Outcome::kStillPending;
+    }
+    if ((now_status == "SUCCESS" || now_status == "REFUND_PENDING") && gp && gp->status == "CANCELLED") {
+      // Cancelled at the gateway (by us or from its console): the money is back.
+      tx.exec_params0("UPDATE payment.payments SET status = 'REFUNDED', refunded_at = coalesce(refunded_at, now()), "
+                      "refund_next_at = NULL, updated_at = now() WHERE id = $1",
+                      payment_id);
+      Publish(tx, domain::kPaymentRefunded, *r, {{"reason", "CANCELLED_AT_GATEWAY"}});
+      return Outcome::kRefunded;
+    }
+    return Outcome::kUnchanged;
+  });
+  if (outcome == Outcome::kSucceeded && succeeded_ != nullptr) succeeded_->Inc();
+  if ((outcome == Outcome::kFailed || outcome == Outcome::kAmountMismatch) && failed_ != nullptr) failed_->Inc();
+  if (outcome == Outcome::kRefunded && refunded_ != nullptr) refunded_->Inc();
+  co_return outcome;
+}
+
+boost::asio::awaitable<json::object> PaymentService::Confirm(std::string user_id, std::string payment_id) {
+  std::string id = payment_id;
+  std::optional<std::string> owner = user_id;
+  auto before = co_await Load(std::move(id), std::move(owner));  // 404 for others' payments
+  Outcome outcome = Outcome::kUnchanged;
+  try {
+    std::string vid = payment_id;
+    outcome = co_await Verify(std::move(vid));
+  } catch (const DependencyUnavailable& e) {
+    GatewayUnavailable(e.reason());
+  } catch (const GatewayRejected& e) {
+    GatewayUnavailable(e.what());
+  }
+  if (outcome == Outcome::kAmountMismatch) {
+    Throw(409, "AMOUNT_MISMATCH", "Amount mismatch",
+          "The amount paid at the gateway differs from the reservation's; the payment failed and is being cancelled");
+  }
+  std::string id2 = payment_id;
+  std::optional<std::string> owner2 = user_id;
+  auto after = co_await Load(std::move(id2), std::move(owner2));
+  json::object out{{"paymentId", payment_id}, {"status", after.at("status")}, {"failureReason", after.at("failureReason")}};
+  out["payment"] = std::move(after);
+  co_return out;
+}
+
+// ---------------------------------------------------------------- reads, admin
+
+boost::asio::awaitable<json::object> PaymentService::Get(std::string user_id, std::string payment_id) {
+  std::optional<std::string> owner = std::move(user_id);
+  co_return co_await Load(std::move(payment_id), std::move(owner));
+}
+
+boost::asio::awaitable<json::object> PaymentService::List(std::string user_id, int page, int size) {
+  co_return co_await pool_.Transact([&](pqxx::work& tx) {
+    json::array items;
+    for (const auto& r : tx.exec_params("SELECT " + Columns() + " FROM payment.payments p WHERE p.user_id = $1 "
+                                        "ORDER BY p.created_at DESC, p.id LIMIT $2 OFFSET $3",
+                                        user_id, size, static_cast<std::int64_t>(page - 1) * size)) {
+      items.push_back(ToJson(r, options_));
+    }
+    const auto total = tx.exec_params1("SELECT count(*) FROM payment.payments WHERE user_id = $1", user_id)[0].as<std::int64_t>();
+    return json::object{{"items", std::move(items)}, {"page", page}, {"size", size}, {"total", total}};
+  });
+}
+
+boost::asio::awaitable<json::object> PaymentService::AdminRefund(std::string payment_id, std::string reason) {
+  if (!IsUuid(payment_id)) NotFound();
+  const auto state = co_await pool_.Transact([&](pqxx::work& tx) -> std::string {
+    const auto r = Row(tx, payment_id, true);
+    if (!r) return "";
+    const auto status = (*r)[4].as<std::string>();
+    if (status != "SUCCESS") return status;
+    tx.exec_params0("UPDATE payment.payments SET status = 'REFUND_PENDING', refund_reason = $2, refund_next_at = now(), "
+                    "updated_at = now() WHERE id = $1",
+                    payment_id, reason.empty() ? std::string("ADMIN_REFUND") : reason);
+    return "REFUND_PENDING";
+  });
+  if (state.empty()) NotFound();
+  if (state != "REFUND_PENDING" && state != "REFUNDED") {
+    Throw(409, "PAYMENT_NOT_REFUNDABLE", "Not refundable", "Only a successful payment can be refunded (this one is " + state + ")");
+  }
+  if (state == "REFUND_PENDING") {
+    std::string id = payment_id;
+    co_await RefundNow(std::move(id));  // failures stay pending and are retried by the worker
+  }
+  std::optional<std::string> any;
+  co_return co_await Load(std::move(payment_id), std::move(any));
+}
+
+boost::asio::awaitable<bool> PaymentService::RefundNow(std::string payment_id) {
+  const auto lease = co_await pool_.Transact([&](pqxx::work& tx) -> std::optional<std::string> {
+    const auto rows = tx.exec_params(
+        "SELECT coalesce(refund_reason, 'REFUND') FROM payment.payments WHERE id = $1 AND refund_next_at IS NOT NULL "
+        "AND refunded_at IS NULL FOR UPDATE SKIP LOCKED",
+        payment_id);
+    if (rows.empty()) return std::nullopt;
+    // A lease: another worker will not try this one while the gateway call runs.
+    tx.exec_params0("UPDATE payment.payments SET refund_next_at = now() + interval '60 seconds', "
+                    "refund_attempts = refund_attempts + 1 WHERE id = $1",
+                    payment_id);
+    return rows[0][0].as<std::string>();
+  });
+  if (!lease) co_return false;
+  std::string error;
+  try {
+    std::string id = payment_id;
+    std::string reason = *lease;
+    co_await gateway_.Cancel(std::move(id), std::move(reason));
+  } catch (const GatewayRejected& e) {
+    if (e.type() != "PAYMENT_ALREADY_CANCELLED") error = e.what();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const auto max_ms = static_cast<std::int64_t>(options_.refund_backoff_max.count());
+  co_await pool_.Transact([&](pqxx::work& tx) {
+    const auto r = Row(tx, payment_id, true);
+    if (!r) return;
+    if (error.empty()) {
+      const bool was_pending = (*r)[4].as<std::string>() == "REFUND_PENDING";
+      tx.exec_params0("UPDATE payment.payments SET refunded_at = now(), refund_next_at = NULL, refund_last_error = NULL, "
+                      "status = CASE WHEN status = 'REFUND_PENDING' THEN 'REFUNDED' ELSE status END, updated_at = now() "
+                      "WHERE id = $1",
+                      payment_id);
+      if (was_pending) Publish(tx, domain::kPaymentRefunded, *r, {{"reason", *lease}});
+    } else {
+      tx.exec_params0("UPDATE payment.payments SET refund_last_error = $2, refund_next_at = now() + "
+                      "make_interval(secs => least($3 / 1000.0, power(2, least(refund_attempts, 16)))) WHERE id = $1",
+                      payment_id, error, max_ms);
+    }
+  });
+  if (!error.empty()) {
+    if (refund_failures_ != nullptr) refund_failures_->Inc();
+    log::Warn("payment: refund failed; will retry", {{"payment_id", payment_id}, {"error", error}});
+    co_return false;
+  }
+  if (refunded_ != nullptr) refunded_->Inc();
+  co_return true;
+}
+
+// ---------------------------------------------------------------- webhook
+
+boost::asio::awaitable<void> PaymentService::Webhook(std::string id, std::string timestamp, std::string signature,
+                                                     std::string body) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!VerifyWebhook(options_.webhook_secret, id, timestamp, body, signature, now)) {
+    Throw(401, "INVALID_SIGNATURE", "Invalid signature", "The webhook signature or timestamp is not valid");
+  }
+  std::string type;
+  std::string payment_id;
+  try {
+    const auto v = json::parse(body);
+    type = std::string(v.at("type").as_string());
+    if (const auto* data = v.as_object().if_contains("data"); data != nullptr && data->is_object()) {
+      if (const auto* p = data->as_object().if_contains("paymentId"); p != nullptr && p->is_string()) {
+        payment_id = std::string(p->as_string());
+      }
+    }
+  } catch (const std::exception&) {
+    Throw(400, "VALIDATION_FAILED", "Validation failed", "The webhook body is not a PortOne webhook");
+  }
+  const bool fresh = co_await pool_.Transact([&](pqxx::work& tx) {
+    return !tx.exec_params("INSERT INTO payment.webhooks (webhook_id, type, payment_id) VALUES ($1, $2, $3) "
+                           "ON CONFLICT DO NOTHING RETURNING 1",
+                           id, type, payment_id)
+                .empty();
+  });
+  // Answer at once; the gateway is asked in the background (a lost
+  // verification is caught by reconciliation).
+  if (fresh && type.starts_with("Transaction.") && IsUuid(payment_id)) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(
+        ex,
+        [this, payment_id]() -> asio::awaitable<void> {
+          try {
+            std::string pid = payment_id;
+            co_await Verify(std::move(pid));
+          } catch (const std::exception& e) {
+            log::Warn("payment: webhook verification failed; reconciliation will retry",
+                      {{"payment_id", payment_id}, {"error", e.what()}});
+          }
+        },
+        asio::detached);
+  }
+}
+
+// ---------------------------------------------------------------- saga steps
+
+void PaymentService::OnConfirmationRejected(pqxx::work& tx, const events::Envelope& e) {
+  const auto payment_id = PayloadString(e, "paymentId");
+  if (!IsUuid(payment_id)) return;
+  tx.exec_params0("UPDATE payment.payments SET status = 'REFUND_PENDING', refund_reason = $2, refund_next_at = now(), "
+                  "updated_at = now() WHERE id = $1 AND status = 'SUCCESS'",
+                  payment_id, "RESERVATION_" + PayloadString(e, "reason"));
+}
+
+void PaymentService::OnReservationCancelled(pqxx::work& tx, const events::Envelope& e) {
+  const auto* requested = e.payload.if_contains("refundRequested");
+  if (requested == nullptr || !requested->is_bool() || !requested->as_bool()) return;
+  const auto payment_id = PayloadString(e, "paymentId");
+  if (!IsUuid(payment_id)) return;
+  tx.exec_params0("UPDATE payment.payments SET status = 'REFUND_PENDING', refund_reason = $2, refund_next_at = now(), "
+                  "updated_at = now() WHERE id = $1 AND status = 'SUCCESS'",
+                  payment_id, PayloadString(e, "reason"));
+}
+
+// ---------------------------------------------------------------- worker
+
+int PaymentService::WorkOnce() {
+  int settled = 0;
+  const auto reconcile_after = static_cast<std::int64_t>(options_.reconcile_after.count());
+  const auto due = pool_.TransactSync([&](pqxx::work& tx) {
+    std::pair<std::vector<std::string>, std::vector<std::string>> out;
+    for (const auto& r : tx.exec("SELECT id FROM payment.payments WHERE refund_next_at <= now() AND refunded_at IS NULL "
+                                 "ORDER BY refund_next_at LIMIT 20")) {
+      out.first.push_back(r[0].as<std::string>());
+    }
+    for (const auto& r : tx.exec_params("SELECT id FROM payment.payments WHERE status = 'PENDING' AND pre_registered "
+                                        "AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT 50",
+                                        reconcile_after)) {
+      out.second.push_back(r[0].as<std::string>());
+    }
+    return out;
+  });
+  for (const auto& id : due.first) {
+    if (RunSync(RefundNow(id))) ++settled;
+  }
+  for (const auto& id : due.second) {
+    try {
+      const auto o = RunSync(Verify(id));
+      if (o != Outcome::kStillPending && o != Outcome::kUnchanged) ++settled;
+      if (o == Outcome::kStillPending) {
+        // Asked again after another reconcile_after, not every round.
+        pool_.TransactSync([&](pqxx::work& tx) {
+          tx.exec_params0("UPDATE payment.payments SET updated_at = now() WHERE id = $1 AND status = 'PENDING'", id);
+        });
+      }
+    } catch (const std::exception& e) {
+      log::Warn("payment: reconciliation could not ask the gateway", {{"payment_id", id}, {"error", e.what()}});
+    }
+  }
+  return settled;
+}
+
+void PaymentService::WorkerLoop() {
+  while (!stop_) {
+    try {
+      WorkOnce();
+    } catch (const std::exception& e) {
+      log::Warn("payment: worker round failed; retrying", {{"error", e.what()}});
+    }
+    const auto until = std::chrono::steady_clock::now() + options_.worker_interval;
+    while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  }
+}
+
+void PaymentService::Start() {
+  stop_ = false;
+  worker_ = std::thread([this] { WorkerLoop(); });
+}
+
+void PaymentService::Stop() {
+  stop_ = true;
+  if (worker_.joinable()) worker_.join();
+}
+
+}  // namespace ticketd::payment

@@ -1,0 +1,200 @@
+#pragma once
+// The waiting room: enter / status / leave, the admission scheduler (one
+// leader per event across instances, by Postgres advisory lock), tokens, the
+// per-event in-memory index and its sync from Postgres, SSE subscribers and
+// the admin operations.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "queue/index.hpp"
+#include "queue/options.hpp"
+#include "ticketd/catalog/catalog.hpp"
+#include "ticketd/core/db.hpp"
+#include "ticketd/core/stream.hpp"
+#include "ticketd/queue/queue.hpp"
+
+namespace ticketd::metrics {
+class Registry;
+}
+
+namespace ticketd::queue {
+
+using Clock = std::chrono::system_clock;
+
+/// The body of enter/status (API.md "Waiting room").
+struct Answer {
+  std::string event_id;
+  EntryStatus status = EntryStatus::kWaiting;
+  std::int64_t position = 0;
+  std::int64_t ahead = 0;
+  std::int64_t estimated_wait_seconds = 0;
+  int next_poll_seconds = 1;
+  std::string token;  // qr_… when ADMITTED
+  Clock::time_point token_expires_at{};
+};
+
+struct SettingsPatch {
+  std::optional<int> admission_rate_per_second;
+  std::optional<int> max_active;
+  std::optional<int> capacity;
+  std::optional<int> token_ttl_seconds;
+  std::optional<int> pre_queue_minutes;
+  std::optional<std::string> method;
+  std::optional<bool> paused;
+};
+
+class QueueService final : public QueueTokens {
+ public:
+  QueueService(QueueOptions options, db::Pool& pool, catalog::CatalogReader& catalog, metrics::Registry* registry);
+  ~QueueService() override;
+  QueueService(const QueueService&) = delete;
+  QueueService& operator=(const QueueService&) = delete;
+
+  /// Rebuilds the index from Postgres (in the background, retried while the
+  /// database is unreachable), then runs the sync and scheduler threads.
+  void Start();
+  void Stop();
+  /// True once the index has been rebuilt.
+  [[nodiscard]] bool ready() const { return ready_.load(); }
+
+  // ---- the routes ----
+  /// Errors (ApiError): NOT_FOUND (no such event), SALE_NOT_OPEN 409,
+  /// ALREADY_IN_OTHER_QUEUE 409, QUEUE_FULL 503. Idempotent.
+  boost::asio::awaitable<Answer> Enter(std::string event_id, std::string user_id);
+  /// NOT_FOUND when the user is not waiting or admitted in this room.
+  boost::asio::awaitable<Answer> Status(std::string event_id, std::string user_id);
+  /// NOT_FOUND when the user is not waiting or admitted in this room.
+  boost::asio::awaitable<void> Leave(std::string event_id, std::string user_id);
+
+  /// SSE: a stream slot for `user`; false when the user already holds
+  /// `max_streams_per_user`. Every successful reservation is released once.
+  bool TryReserveStream(const UserKey& user);
+  void ReleaseStream(const UserKey& user);
+  /// Registers a stream's writer so an admission (or leaving) wakes it at once.
+  void AttachStream(const UserKey& user, const std::shared_ptr<http::StreamWriter>& writer);
+  void DetachStream(const UserKey& user, const std::shared_ptr<http::StreamWriter>& writer);
+  [[nodiscard]] const QueueOptions& options() const { return options_; }
+
+  boost::asio::awaitable<boost::json::object> AdminStats(std::string event_id);
+  boost::asio::awaitable<boost::json::object> AdminUpdate(std::string event_id, SettingsPatch patch);
+  /// Ends every WAITING/ADMITTED entry of the room (status CLEARED) and
+  /// revokes unused reservation tokens; returns how many entries ended.
+  boost::asio::awaitable<std::int64_t> AdminClear(std::string event_id);
+
+  // ---- QueueTokens ----
+  boost::asio::awaitable<TokenCheck> ValidateReservationToken(std::string token, std::string user_id,
+                                                              std::string event_id) override;
+  boost::asio::awaitable<std::string> IssuePaymentToken(std::string user_id, std::string event_id,
+                                                        std::string reservation_id, std::chrono::seconds ttl) override;
+  boost::asio::awaitable<TokenCheck> ValidatePaymentToken(std::string token, std::string user_id,
+                                                          std::string reservation_id) override;
+  boost::asio::awaitable<TokenCheck> Consume(std::string token, std::string user_id) override;
+
+  // ---- background steps (public for tests; the threads call them) ----
+  /// Loads rooms and live entries into a fresh index. Blocking.
+  void RebuildSync();
+  /// Reads changes made since the last sync (any instance) into the index. Blocking.
+  void SyncOnce();
+  /// Writes the coalesced last-seen refreshes. Blocking.
+  void FlushTouches();
+  /// One scheduler pass over every room: take leadership where free, then
+  /// expire, drop stale users, shuffle, admit. Blocking. Returns the number admitted.
+  std::int64_t SchedulerTick();
+  /// Events this instance currently leads.
+  [[nodiscard]] std::set<std::string> LeadEvents() const;
+  /// Approximate index memory (bytes) and live entries, over all rooms.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> IndexFootprint() const;
+
+ private:
+  struct Room;
+  struct CachedEvent {
+    std::optional<catalog::EventInfo> info;
+    std::chrono::steady_clock::time_point fetched{};
+  };
+
+  struct PendingEnter;
+  void EnterWriterLoop();
+  void WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>& batch);
+
+  std::shared_ptr<Room> FindRoom(const std::string& event_id) const;
+  std::shared_ptr<Room> GetOrCreateRoom(const std::string& event_id);
+  boost::asio::awaitable<std::optional<catalog::EventInfo>> LoadEvent(const std::string& event_id);
+  void ApplyRow(const std::string& event_id, const UserKey& user, std::int64_t seq, EntryStatus status,
+                std::int64_t change_id, const std::string& token, std::int64_t token_expires_micros,
+                std::vector<UserKey>* admitted);
+  std::optional<Answer> AnswerFromIndex(const std::string& event_id, const UserKey& user);
+  void Touch(const std::string& event_id, const UserKey& user);
+  void WakeUsers(const std::vector<UserKey>& users);
+  std::int64_t TickRoom(pqxx::connection& conn, const std::string& event_id);
+  void SyncLoop();
+  void SchedulerLoop();
+
+  QueueOptions options_;
+  db::Pool& pool_;
+  catalog::CatalogReader& catalog_;
+
+  mutable std::shared_mutex rooms_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;
+
+  std::mutex events_mu_;
+  std::unordered_map<std::string, CachedEvent> events_;
+
+  std::mutex touch_mu_;
+  std::unordered_map<std::string, std::vector<UserKey>> touches_;
+
+  std::mutex subs_mu_;
+  struct Subscriber {
+    int slots = 0;
+    std::vector<std::shared_ptr<http::StreamWriter>> writers;
+  };
+  std::unordered_map<UserKey, Subscriber, UserKeyHash> subs_;
+
+  // Sync cursor (under sync_mu_).
+  std::mutex sync_mu_;
+  std::int64_t change_cursor_ = 0;
+  std::map<std::int64_t, std::chrono::steady_clock::time_point> gaps_;
+  std::int64_t admissions_cursor_ = 0;
+
+  // Scheduler (under tick_mu_; leading_ under leader_mu_).
+  std::mutex tick_mu_;
+  std::unique_ptr<pqxx::connection> leader_conn_;
+  mutable std::mutex leader_mu_;
+  std::set<std::string> leading_;
+  std::map<std::string, double> allowance_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_drop_;
+  std::chrono::steady_clock::time_point last_tick_{};
+
+  // Entering is group-committed: concurrent enters share one transaction
+  // (one fsync) on a couple of writer threads.
+  std::mutex enter_mu_;
+  std::condition_variable enter_cv_;
+  std::deque<std::shared_ptr<PendingEnter>> enter_queue_;
+  bool enter_stopping_ = false;
+  std::vector<std::thread> enter_writers_;
+
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  std::thread sync_thread_;
+  std::thread scheduler_thread_;
+};
+
+}  // namespace ticketd::queue

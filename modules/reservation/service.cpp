@@ -1,0 +1,799 @@
+#include "reservation/service.hpp"
+
+#include <boost/json.hpp>
+#include <openssl/evp.h>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <set>
+
+#include "ticketd/core/error.hpp"
+#include "ticketd/core/http.hpp"
+#include "ticketd/core/ids.hpp"
+#include "ticketd/core/log.hpp"
+#include "ticketd/core/time.hpp"
+#include "ticketd/reservation/events.hpp"
+
+namespace ticketd::reservation {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kSchema = "reservation";
+
+std::string Us(const std::string& column) { return "(extract(epoch from " + column + ") * 1000000)::bigint"; }
+
+[[noreturn]] void Throw(int status, const char* code, const char* title, std::string detail) {
+  throw ApiError(problems::Make(status, code, title, std::move(detail)));
+}
+
+[[noreturn]] void Unprocessable(std::string field, std::string message) {
+  std::string detail = field + ": " + message;
+  throw ApiError(problems::ValidationFailed(std::move(detail), {{std::move(field), std::move(message)}}, 422));
+}
+
+[[noreturn]] void NotFound() { throw ApiError(problems::NotFound("Reservation not found")); }
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+std::string UuidArray(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + ids[i];
+  return out + "}";
+}
+
+const char* TokenDetail(queue::TokenCheck c) {
+  switch (c) {
+    case queue::TokenCheck::kOk:
+      return "ok";
+    case queue::TokenCheck::kInvalid:
+      return "The queue token is not valid";
+    case queue::TokenCheck::kWrongUser:
+      return "The queue token belongs to another user";
+    case queue::TokenCheck::kWrongEvent:
+      return "The queue token is for another event";
+    case queue::TokenCheck::kExpired:
+      return "The queue token has expired; join the waiting room again";
+    case queue::TokenCheck::kUsed:
+      return "The queue token has already been used";
+  }
+  return "The queue token is not valid";
+}
+
+[[noreturn]] void QueueTokenInvalid(queue::TokenCheck c) { Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(c)); }
+
+struct Row {
+  std::string id;
+  std::string user_id;
+  std::string event_id;
+  std::string status;
+  std::int64_t total = 0;
+  std::int64_t fence = 0;
+  std::int64_t hold_expires_us = 0;
+  std::string payment_id;
+  std::string cancel_reason;
+  std::int64_t created_us = 0;
+  std::int64_t updated_us = 0;
+  std::optional<std::int64_t> confirmed_us;
+  std::vector<ReservedSeat> seats;
+};
+
+const std::string& RowColumns() {
+  static const std::string kColumns = "r.id, r.user_id, r.event_id, r.status, r.total_amount, r.fence, " +
+                                      Us("r.hold_expires_at") + ", coalesce(r.payment_id, ''), coalesce(r.cancel_reason, ''), " +
+                                      Us("r.created_at") + ", " + Us("r.updated_at") + ", " + Us("r.confirmed_at");
+  return kColumns;
+}
+
+Row ReadRow(const pqxx::row& r) {
+  Row out;
+  out.id = r[0].as<std::string>();
+  out.user_id = r[1].as<std::string>();
+  out.event_id = r[2].as<std::string>();
+  out.status = r[3].as<std::string>();
+  out.total = r[4].as<std::int64_t>();
+  out.fence = r[5].as<std::int64_t>();
+  out.hold_expires_us = r[6].as<std::int64_t>();
+  out.payment_id = r[7].as<std::string>();
+  out.cancel_reason = r[8].as<std::string>();
+  out.created_us = r[9].as<std::int64_t>();
+  out.updated_us = r[10].as<std::int64_t>();
+  if (!r[11].is_null()) out.confirmed_us = r[11].as<std::int64_t>();
+  return out;
+}
+
+void LoadSeats(pqxx::work& tx, Row& row) {
+  row.seats.clear();
+  for (const auto& s : tx.exec_params("SELECT seat_id, label, grade, price FROM reservation.reservation_seats "
+                                      "WHERE reservation_id = $1 AND fence = $2 ORDER BY created_at, label",
+                                      row.id, row.fence)) {
+    row.seats.push_back({s[0].as<std::string>(), s[1].as<std::string>(), s[2].as<std::string>(), s[3].as<std::int64_t>()});
+  }
+}
+
+std::optional<Row> LoadRow(pqxx::work& tx, const std::string& id, bool for_update) {
+  const auto rows = tx.exec_params("SELECT " + RowColumns() + " FROM reservation.reservations r WHERE r.id = $1" +
+                                       (for_update ? " FOR UPDATE" : ""),
+                                   id);
+  if (rows.empty()) return std::nullopt;
+  auto row = ReadRow(rows[0]);
+  LoadSeats(tx, row);
+  return row;
+}
+
+json::array SeatsJson(const std::vector<ReservedSeat>& seats) {
+  json::array out;
+  for (const auto& s : seats) {
+    out.push_back(json::object{{"seatId", s.seat_id}, {"label", s.label}, {"grade", s.grade}, {"price", s.price}});
+  }
+  return out;
+}
+
+json::object ToJson(const Row& r) {
+  json::object o{{"reservationId", r.id},
+                 {"eventId", r.event_id},
+                 {"status", r.status},
+                 {"seats", SeatsJson(r.seats)},
+                 {"totalAmount", r.total},
+                 {"currency", "KRW"},
+                 {"holdExpiresAt", FormatRfc3339(FromMicros(r.hold_expires_us))},
+                 {"createdAt", FormatRfc3339(FromMicros(r.created_us))},
+                 {"updatedAt", FormatRfc3339(FromMicros(r.updated_us))}};
+  o["confirmedAt"] = r.confirmed_us ? json::value(FormatRfc3339(FromMicros(*r.confirmed_us))) : json::value(nullptr);
+  o["cancelReason"] = r.cancel_reason.empty() ? json::value(nullptr) : json::value(r.cancel_reason);
+  o["paymentId"] = r.payment_id.empty() ? json::value(nullptr) : json::value(r.payment_id);
+  return o;
+}
+
+json::array IdsJson(const std::vector<std::string>& ids) {
+  json::array out;
+  for (const auto& id : ids) out.push_back(json::string(id));
+  return out;
+}
+
+void Publish(pqxx::work& tx, std::string_view type, const Row& r, json::object extra, const events::Metadata& meta) {
+  std::vector<std::string> ids;
+  for (const auto& s : r.seats) ids.push_back(s.seat_id);
+  json::object payload{{"reservationId", r.id}, {"eventId", r.event_id}, {"userId", r.user_id}, {"seatIds", IdsJson(ids)}};
+  for (auto& kv : extra) payload[kv.key()] = kv.value();
+  auto envelope = events::Make(std::string(type), std::string(domain::kAggregateType), r.id, std::move(payload), meta);
+  events::AppendToOutbox(tx, kSchema, domain::kTopic, envelope);
+}
+
+std::string PayloadString(const events::Envelope& e, const char* key, bool required = true) {
+  const auto* v = e.payload.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    if (required) throw std::invalid_argument(std::string("payload.") + key + " missing");
+    return {};
+  }
+  return std::string(v->as_string());
+}
+
+std::optional<std::int64_t> PayloadInt(const events::Envelope& e, const char* key) {
+  const auto* v = e.payload.if_contains(key);
+  if (v == nullptr || !v->is_int64()) return std::nullopt;
+  return v->as_int64();
+}
+
+events::Metadata Caused(const events::Envelope& e) {
+  return {e.metadata.correlation_id.empty() ? e.event_id : e.metadata.correlation_id, e.event_id, e.metadata.user_id};
+}
+
+Answer ProblemAnswer(const ApiError& e, const std::string& request_id) {
+  const auto res = http::ProblemResponse(e.problem(), request_id);
+  return {e.problem().status, res.body(), {}};
+}
+
+}  // namespace
+
+ReservationService::ReservationService(ReservationOptions options, db::Pool& pool, catalog::CatalogReader& catalog,
+                                       catalog::SeatMapFeed& seat_map, queue::QueueTokens& tokens,
+                                       metrics::Registry* registry)
+    : options_(options), pool_(pool), catalog_(catalog), seat_map_(seat_map), tokens_(tokens) {
+  if (registry != nullptr) {
+    const std::string holds = "ticketd_reservation_holds_total";
+    holds_ok_ = &registry->GetCounter(holds, "Hold attempts by outcome", {{"outcome", "held"}});
+    holds_conflict_ = &registry->GetCounter(holds, "Hold attempts by outcome", {{"outcome", "seat_unavailable"}});
+    expired_ = &registry->GetCounter("ticketd_reservation_expired_total", "Holds expired by the sweeper or inline");
+    confirmed_ = &registry->GetCounter("ticketd_reservation_confirmed_total", "Reservations confirmed after payment");
+    rejected_ = &registry->GetCounter("ticketd_reservation_confirmation_rejected_total",
+                                      "Payments that arrived for reservations that could no longer be confirmed");
+  }
+}
+
+ReservationService::~ReservationService() { Stop(); }
+
+// ---------------------------------------------------------------- idempotency
+
+boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_id, std::string key,
+                                                              std::string operation, std::string request_hash,
+                                                              std::string request_id,
+                                                              std::function<boost::asio::awaitable<Answer>()> work) {
+  enum class Claim { kOwn, kReplay, kMismatch, kBusy };
+  struct Claimed {
+    Claim claim = Claim::kOwn;
+    Answer answer;
+  };
+  const auto stale = static_cast<std::int64_t>(options_.idempotency_stale.count());
+  const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
+    Claimed c;
+    const auto inserted = tx.exec_params(
+        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
+        "VALUES ($1, $2, $3, $4, 'IN_PROGRESS') ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+        user_id, key, operation, request_hash);
+    if (!inserted.empty()) return c;
+    const auto row = tx.exec_params1(
+        "SELECT operation, request_hash, state, coalesce(response_status, 0), coalesce(response_body, ''), "
+        "created_at < now() - make_interval(secs => $3) FROM reservation.idempotency_keys "
+        "WHERE user_id = $1 AND key = $2 FOR UPDATE",
+        user_id, key, stale);
+    if (row[0].as<std::string>() != operation || row[1].as<std::string>() != request_hash) {
+      c.claim = Claim::kMismatch;
+    } else if (row[2].as<std::string>() == "DONE") {
+      c.claim = Claim::kReplay;
+      c.answer = {row[3].as<int>(), row[4].as<std::string>(), {}};
+    } else if (row[5].as<bool>()) {
+      // The first attempt died half-way: take the key over.
+      tx.exec_params0("UPDATE reservation.idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2", user_id, key);
+    } else {
+      c.claim = Claim::kBusy;
+    }
+    return c;
+  });
+  if (claimed.claim == Claim::kReplay) co_return claimed.answer;
+  if (claimed.claim == Claim::kMismatch) {
+    Throw(422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused",
+          "This Idempotency-Key was used for a different request; use a new key");
+  }
+  if (claimed.claim == Claim::kBusy) {
+    Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "A request with this Idempotency-Key is still being processed");
+  }
+  Answer answer;
+  std::exception_ptr failure;
+  try {
+    answer = co_await work();
+  } catch (const ApiError& e) {
+    if (e.problem().status >= 500) {
+      failure = std::current_exception();
+    } else {
+      answer = ProblemAnswer(e, request_id);  // a definite answer: replayed for this key
+    }
+  } catch (...) {
+    failure = std::current_exception();  // not an answer (Postgres down, a bug)
+  }
+  if (failure) {
+    // Forget the key so that a retry runs again (if this fails too, the key goes
+    // stale and can be retried after idempotency_stale).
+    try {
+      co_await pool_.Transact([&](pqxx::work& tx) {
+        tx.exec_params0("DELETE FROM reservation.idempotency_keys WHERE user_id = $1 AND key = $2", user_id, key);
+      });
+    } catch (const std::exception&) {
+    }
+    std::rethrow_exception(failure);
+  }
+  co_await pool_.Transact([&](pqxx::work& tx) {
+    tx.exec_params0(
+        "UPDATE reservation.idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 "
+        "WHERE user_id = $1 AND key = $2",
+        user_id, key, answer.status, answer.body);
+  });
+  co_return answer;
+}
+
+// ---------------------------------------------------------------- hold
+
+boost::asio::awaitable<ReservationService::Resolved> ReservationService::ResolveForHold(
+    const std::string& event_id, const std::vector<std::string>& seat_ids) {
+  std::string eid = event_id;
+  const auto event = co_await catalog_.FindEvent(std::move(eid));
+  if (!event) Unprocessable("eventId", "no such event");
+  const auto status = event->StatusAt(std::chrono::system_clock::now());
+  if (status != catalog::EventStatus::kOnSale) {
+    Throw(409, "SALE_NOT_OPEN", "Sale not open",
+          std::string("The event is ") + catalog::ToString(status) + ", not on sale");
+  }
+  const auto res = catalog_.ResolveSeats(event_id, seat_ids);
+  if (!res.unknown_seat_ids.empty()) {
+    for (std::size_t i = 0; i < seat_ids.size(); ++i) {
+      if (seat_ids[i] == res.unknown_seat_ids.front()) Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
+    }
+  }
+  Resolved out;
+  for (const auto& s : res.seats) {
+    // The live map is a fast path only; the database constraint decides.
+    if (s.status != catalog::SeatStatus::kAvailable) {
+      if (holds_conflict_ != nullptr) holds_conflict_->Inc();
+      Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable", "Seat " + s.label + " is not available");
+    }
+    out.total += s.price;
+  }
+  out.seats = res.seats;
+  co_return out;
+}
+
+boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
+  std::string hash = Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
+  std::string user = in.user_id;
+  std::string key = in.idempotency_key;
+  std::string request_id = in.request_id;
+  std::function<boost::asio::awaitable<Answer>()> work = [this, in]() -> boost::asio::awaitable<Answer> {
+    HoldInput copy = in;
+    co_return co_await HoldOnce(std::move(copy));
+  };
+  std::string op = "hold";
+  co_return co_await Idempotent(std::move(user), std::move(key), std::move(op), std::move(hash), std::move(request_id),
+                                std::move(work));
+}
+
+boost::asio::awaitable<Answer> ReservationService::HoldOnce(HoldInput in) {
+  std::string token = in.queue_token;
+  std::string user_for_token = in.user_id;
+  std::string event_for_token = in.event_id;
+  const auto check = co_await tokens_.ValidateReservationToken(std::move(token), std::move(user_for_token),
+                                                               std::move(event_for_token));
+  if (check != queue::TokenCheck::kOk) QueueTokenInvalid(check);
+  const auto resolved = co_await ResolveForHold(in.event_id, in.seat_ids);
+
+  const std::string id = NewUuid();
+  const auto hold_seconds = static_cast<std::int64_t>(options_.hold_ttl.count());
+  const events::Metadata meta{in.request_id, in.request_id, in.user_id};
+  auto row = co_await pool_.Transact([&](pqxx::work& tx) {
+    // One user's holds for one event are serialized: the per-user limit holds under concurrency.
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "hold:" + in.user_id + ":" + in.event_id);
+    // Holds that timed out but were not swept yet give their seats up now.
+    const auto stale = tx.exec_params(
+        "SELECT r.id FROM reservation.reservations r WHERE r.status = 'PENDING' AND r.hold_expires_at <= now() "
+        "AND r.id IN (SELECT s.reservation_id FROM reservation.reservation_seats s "
+        "             WHERE s.event_id = $1 AND s.seat_id = ANY($2::uuid[]) AND s.active) "
+        "FOR UPDATE SKIP LOCKED",
+        in.event_id, UuidArray(in.seat_ids));
+    for (const auto& s : stale) {
+      const events::Metadata system{in.request_id, in.request_id, ""};
+      EndReservation(tx, s[0].as<std::string>(), "EXPIRED", "HOLD_EXPIRED", system);
+      if (expired_ != nullptr) expired_->Inc();
+    }
+    const auto held = tx.exec_params1(
+                            "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 AND active",
+                            in.user_id, in.event_id)[0]
+                          .as<std::int64_t>();
+    if (held + static_cast<std::int64_t>(in.seat_ids.size()) > options_.max_seats_per_user) {
+      Throw(422, "SEAT_LIMIT_EXCEEDED", "Seat limit exceeded",
+            "At most " + std::to_string(options_.max_seats_per_user) + " seats per person for this event (you already hold or booked " +
+                std::to_string(held) + ")");
+    }
+    const auto fence = tx.exec1("SELECT nextval('reservation.fence_seq')")[0].as<std::int64_t>();
+    tx.exec_params0(
+        "INSERT INTO reservation.reservations (id, user_id, event_id, status, total_amount, fence, hold_expires_at) "
+        "VALUES ($1, $2, $3, 'PENDING', $4, $5, now() + make_interval(secs => $6))",
+        id, in.user_id, in.event_id, resolved.total, fence, hold_seconds);
+    // Inserted in seat-id order: two holds over the same seats never wait on each other in a cycle.
+    auto ordered = resolved.seats;
+    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.seat_id < b.seat_id; });
+    std::vector<std::string> lost;
+    for (const auto& s : ordered) {
+      const auto ins = tx.exec_params(
+          "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING 1",
+          id, in.event_id, s.seat_id, in.user_id, s.label, s.grade, s.price, fence);
+      if (ins.empty()) lost.push_back(s.label);
+    }
+    if (!lost.empty()) {
+      std::string labels;
+      for (const auto& l : lost) labels += (labels.empty() ? "" : ", ") + l;
+      // Throwing rolls the whole hold back: all seats or none.
+      Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable",
+            (lost.size() == 1 ? "Seat " : "Seats ") + labels + (lost.size() == 1 ? " is" : " are") + " held by another customer");
+    }
+    auto r = *LoadRow(tx, id, false);
+    Publish(tx, domain::kReservationHeld, r,
+            {{"seats", SeatsJson(r.seats)}, {"totalAmount", r.total}, {"fence", r.fence},
+             {"holdExpiresAt", FormatRfc3339(FromMicros(r.hold_expires_us))}, {"releasedSeatIds", json::array{}}},
+            meta);
+    return r;
+  });
+  seat_map_.SeatsHeld(in.event_id, id, in.seat_ids);
+
+  // The payment token first, then the queue token is used up: a failure in
+  // either gives the seats back (and leaves the queue token usable) instead of
+  // leaving a hold nobody can pay for.
+  std::string payment_token;
+  std::optional<ApiError> failure;
+  try {
+    std::string u = in.user_id;
+    std::string e = in.event_id;
+    std::string r = id;
+    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(FromMicros(row.hold_expires_us) - std::chrono::system_clock::now()) + 60s;
+    payment_token = co_await tokens_.IssuePaymentToken(std::move(u), std::move(e), std::move(r), ttl);
+    std::string t = in.queue_token;
+    std::string u2 = in.user_id;
+    const auto used = co_await tokens_.Consume(std::move(t), std::move(u2));
+    if (used != queue::TokenCheck::kOk) failure.emplace(problems::Make(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(used)));
+  } catch (const DependencyUnavailable& e) {
+    failure.emplace(problems::ServiceUnavailable(std::string("queue: ") + e.reason()));
+  }
+  if (failure) {
+    try {
+      co_await pool_.Transact([&](pqxx::work& tx) {
+        const events::Metadata system{in.request_id, in.request_id, in.user_id};
+        EndReservation(tx, id, "CANCELLED", "HOLD_FAILED", system);
+      });
+      seat_map_.SeatsReleased(in.event_id, id, in.seat_ids);
+    } catch (const std::exception& e) {
+      log::Warn("reservation: could not undo a failed hold; it expires on its own",
+                {{"reservation_id", id}, {"error", e.what()}});
+    }
+    throw ApiError(*failure);
+  }
+  if (holds_ok_ != nullptr) holds_ok_->Inc();
+  auto body = ToJson(row);
+  body["paymentToken"] = payment_token;
+  co_return Answer{201, json::serialize(body), "/api/v1/reservations/" + id};
+}
+
+// ---------------------------------------------------------------- change, release, cancel
+
+boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string user_id, std::string reservation_id,
+                                                                     std::vector<std::string> seat_ids) {
+  const auto current = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
+  if (!current || current->user_id != user_id) NotFound();
+  if (current->status != "PENDING") {
+    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "Only a pending hold can change seats (this one is " + current->status + ")");
+  }
+  std::set<std::string> mine;
+  for (const auto& s : current->seats) mine.insert(s.seat_id);
+  std::vector<std::string> added;
+  for (const auto& s : seat_ids) {
+    if (!mine.contains(s)) added.push_back(s);
+  }
+  // Seats already in this hold are available to it even though the map shows them HELD.
+  std::string eid = current->event_id;
+  const auto event = co_await catalog_.FindEvent(std::move(eid));
+  if (!event || event->StatusAt(std::chrono::system_clock::now()) != catalog::EventStatus::kOnSale) {
+    Throw(409, "SALE_NOT_OPEN", "Sale not open", "The event is not on sale");
+  }
+  const auto res = catalog_.ResolveSeats(current->event_id, seat_ids);
+  if (!res.unknown_seat_ids.empty()) {
+    for (std::size_t i = 0; i < seat_ids.size(); ++i) {
+      if (seat_ids[i] == res.unknown_seat_ids.front()) Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
+    }
+  }
+  std::int64_t total = 0;
+  for (const auto& s : res.seats) {
+    if (!mine.contains(s.seat_id) && s.status != catalog::SeatStatus::kAvailable) {
+      Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable", "Seat " + s.label + " is not available");
+    }
+    total += s.price;
+  }
+  std::vector<std::string> released;
+  const events::Metadata meta{reservation_id, reservation_id, user_id};
+  co_await pool_.Transact([&](pqxx::work& tx) {
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "hold:" + user_id + ":" + current->event_id);
+    auto row = LoadRow(tx, reservation_id, true);
+    if (!row || row->status != "PENDING" || row->fence != current->fence) {
+      Throw(409, "RESERVATION_CHANGED", "Reservation changed", "The reservation changed meanwhile; reload it and try again");
+    }
+    if (FromMicros(row->hold_expires_us) <= std::chrono::system_clock::now()) {
+      Throw(409, "HOLD_EXPIRED", "Hold expired", "The hold has expired");
+    }
+    const auto others = tx.exec_params1(
+                              "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 "
+                              "AND active AND reservation_id <> $3",
+                              user_id, row->event_id, reservation_id)[0]
+                            .as<std::int64_t>();
+    if (others + static_cast<std::int64_t>(seat_ids.size()) > options_.max_seats_per_user) {
+      Throw(422, "SEAT_LIMIT_EXCEEDED", "Seat limit exceeded",
+            "At most " + std::to_string(options_.max_seats_per_user) + " seats per person for this event");
+    }
+    const auto fence = tx.exec1("SELECT nextval('reservation.fence_seq')")[0].as<std::int64_t>();
+    // New seats first (a conflict rolls everything back and the old hold stays), then the old ones go.
+    auto ordered = res.seats;
+    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.seat_id < b.seat_id; });
+    std::vector<std::string> lost;
+    for (const auto& s : ordered) {
+      if (mine.contains(s.seat_id)) {
+        tx.exec_params0("UPDATE reservation.reservation_seats SET fence = $3 WHERE reservation_id = $1 AND seat_id = $2 AND active",
+                        reservation_id, s.seat_id, fence);
+        continue;
+      }
+      const auto ins = tx.exec_params(
+          "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING 1",
+          reservation_id, row->event_id, s.seat_id, user_id, s.label, s.grade, s.price, fence);
+      if (ins.empty()) lost.push_back(s.label);
+    }
+    if (!lost.empty()) {
+      std::string labels;
+      for (const auto& l : lost) labels += (labels.empty() ? "" : ", ") + l;
+      Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable", "Seats held by another customer: " + labels);
+    }
+    const std::set<std::string> wanted(seat_ids.begin(), seat_ids.end());
+    for (const auto& s : row->seats) {
+      if (!wanted.contains(s.seat_id)) released.push_back(s.seat_id);
+    }
+    tx.exec_params0("UPDATE reservation.reservation_seats SET active = false, released_at = now() "
+                    "WHERE reservation_id = $1 AND active AND seat_id = ANY($2::uuid[])",
+                    reservation_id, UuidArray(released));
+    tx.exec_params0("UPDATE reservation.reservations SET fence = $2, total_amount = $3, updated_at = now() WHERE id = $1",
+                    reservation_id, fence, total);
+    auto updated = *LoadRow(tx, reservation_id, false);
+    Publish(tx, domain::kReservationHeld, updated,
+            {{"seats", SeatsJson(updated.seats)}, {"totalAmount", updated.total}, {"fence", updated.fence},
+             {"holdExpiresAt", FormatRfc3339(FromMicros(updated.hold_expires_us))}, {"releasedSeatIds", IdsJson(released)}},
+            meta);
+  });
+  seat_map_.SeatsHeld(current->event_id, reservation_id, added);
+  seat_map_.SeatsReleased(current->event_id, reservation_id, released);
+  co_return co_await Get(std::move(user_id), std::move(reservation_id));
+}
+
+std::vector<std::string> ReservationService::EndReservation(pqxx::work& tx, const std::string& reservation_id,
+                                                            const std::string& status, const std::string& reason,
+                                                            const events::Metadata& meta) {
+  auto row = LoadRow(tx, reservation_id, true);
+  if (!row || (row->status != "PENDING" && row->status != "CONFIRMED")) return {};
+  const bool was_confirmed = row->status == "CONFIRMED";
+  tx.exec_params0("UPDATE reservation.reservations SET status = $2, cancel_reason = $3, updated_at = now(), ended_at = now() "
+                  "WHERE id = $1",
+                  reservation_id, status, reason);
+  tx.exec_params0("UPDATE reservation.reservation_seats SET active = false, released_at = now() WHERE reservation_id = $1 AND active",
+                  reservation_id);
+  if (status == "EXPIRED") {
+    Publish(tx, domain::kReservationExpired, *row, {{"reason", reason}}, meta);
+  } else {
+    Publish(tx, domain::kReservationCancelled, *row,
+            {{"wasConfirmed", was_confirmed},
+             {"refundRequested", was_confirmed && reason != "PAYMENT_REFUNDED"},
+             {"reason", reason},
+             {"paymentId", row->payment_id.empty() ? json::value(nullptr) : json::value(row->payment_id)},
+             {"totalAmount", row->total}},
+            meta);
+  }
+  std::vector<std::string> ids;
+  for (const auto& s : row->seats) ids.push_back(s.seat_id);
+  return ids;
+}
+
+boost::asio::awaitable<void> ReservationService::Release(std::string user_id, std::string reservation_id) {
+  std::string event_id;
+  const auto released = co_await pool_.Transact([&](pqxx::work& tx) {
+    const auto row = LoadRow(tx, reservation_id, true);
+    if (!row || row->user_id != user_id) NotFound();
+    if (row->status == "CONFIRMED") {
+      Throw(409, "RESERVATION_CONFIRMED", "Reservation confirmed",
+            "A confirmed booking is cancelled with POST /reservations/{id}/cancel (refund)");
+    }
+    event_id = row->event_id;
+    const events::Metadata meta{reservation_id, reservation_id, user_id};
+    return EndReservation(tx, reservation_id, "CANCELLED", "RELEASED", meta);  // ended already: nothing to do
+  });
+  if (!released.empty()) seat_map_.SeatsReleased(event_id, reservation_id, released);
+}
+
+boost::asio::awaitable<Answer> ReservationService::Cancel(std::string user_id, std::string reservation_id,
+                                                          std::string request_id, std::string idempotency_key) {
+  if (idempotency_key.empty()) co_return co_await CancelOnce(std::move(user_id), std::move(reservation_id));
+  std::string hash = Sha256Hex("cancel|" + reservation_id);
+  std::function<boost::asio::awaitable<Answer>()> work = [this, user_id, reservation_id]() -> boost::asio::awaitable<Answer> {
+    std::string u = user_id;
+    std::string r = reservation_id;
+    co_return co_await CancelOnce(std::move(u), std::move(r));
+  };
+  std::string op = "cancel";
+  co_return co_await Idempotent(std::move(user_id), std::move(idempotency_key), std::move(op), std::move(hash),
+                                std::move(request_id), std::move(work));
+}
+
+boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_id, std::string reservation_id) {
+  const auto current = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
+  if (!current || current->user_id != user_id) NotFound();
+  if (current->status == "EXPIRED") Throw(409, "RESERVATION_EXPIRED", "Reservation expired", "The hold has already expired");
+  if (current->status == "CONFIRMED") {
+    // Not on the day of the show (or after), in the venue's time zone.
+    std::string eid = current->event_id;
+    const auto event = co_await catalog_.FindEvent(std::move(eid));
+    if (event) {
+      const auto offset = std::chrono::minutes(options_.venue_utc_offset_minutes);
+      const auto show_day = std::chrono::floor<std::chrono::days>(event->starts_at + offset);
+      const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now() + offset);
+      if (today >= show_day) {
+        Throw(409, "CANCEL_WINDOW_CLOSED", "Cancellation closed", "Bookings cannot be cancelled on or after the day of the show");
+      }
+    }
+  }
+  std::string event_id = current->event_id;
+  const auto released = co_await pool_.Transact([&](pqxx::work& tx) {
+    const events::Metadata meta{reservation_id, reservation_id, user_id};
+    const auto row = LoadRow(tx, reservation_id, true);
+    const bool confirmed = row && row->status == "CONFIRMED";
+    return EndReservation(tx, reservation_id, "CANCELLED", confirmed ? "CANCELLED_BY_CUSTOMER" : "RELEASED", meta);
+  });
+  if (!released.empty()) seat_map_.SeatsReleased(event_id, reservation_id, released);
+  auto body = co_await Get(std::move(user_id), std::move(reservation_id));
+  co_return Answer{200, json::serialize(body), {}};
+}
+
+// ---------------------------------------------------------------- reads
+
+boost::asio::awaitable<json::object> ReservationService::Get(std::string user_id, std::string reservation_id) {
+  const auto row = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
+  if (!row || row->user_id != user_id) NotFound();  // someone else's: indistinguishable from none
+  co_return ToJson(*row);
+}
+
+boost::asio::awaitable<json::object> ReservationService::List(std::string user_id, std::optional<std::string> status,
+                                                              int page, int size) {
+  co_return co_await pool_.Transact([&](pqxx::work& tx) {
+    const std::string filter = status.value_or("");
+    json::array items;
+    const auto rows = tx.exec_params("SELECT " + RowColumns() +
+                                         " FROM reservation.reservations r WHERE r.user_id = $1 AND ($2 = '' OR r.status = $2) "
+                                         "ORDER BY r.created_at DESC, r.id LIMIT $3 OFFSET $4",
+                                     user_id, filter, size, static_cast<std::int64_t>(page - 1) * size);
+    for (const auto& r : rows) {
+      auto row = ReadRow(r);
+      LoadSeats(tx, row);
+      items.push_back(ToJson(row));
+    }
+    const auto total = tx.exec_params1("SELECT count(*) FROM reservation.reservations WHERE user_id = $1 AND ($2 = '' OR status = $2)",
+                                       user_id, filter)[0]
+                           .as<std::int64_t>();
+    return json::object{{"items", std::move(items)}, {"page", page}, {"size", size}, {"total", total}};
+  });
+}
+
+boost::asio::awaitable<std::optional<ReservationSummary>> ReservationService::FindReservation(std::string reservation_id) {
+  if (!IsUuid(reservation_id)) co_return std::nullopt;
+  const auto row = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
+  if (!row) co_return std::nullopt;
+  ReservationSummary s{row->id, row->user_id, row->event_id, row->status, row->total, row->fence,
+                       FromMicros(row->hold_expires_us), row->seats};
+  co_return s;
+}
+
+// ---------------------------------------------------------------- saga steps
+
+void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelope& e) {
+  const auto reservation_id = PayloadString(e, "reservationId");
+  const auto payment_id = PayloadString(e, "paymentId");
+  const auto amount = PayloadInt(e, "amount");
+  const auto fence = PayloadInt(e, "fence");
+  const auto meta = Caused(e);
+  auto row = LoadRow(tx, reservation_id, true);
+  std::string reason;
+  if (!row) {
+    reason = "UNKNOWN_RESERVATION";
+  } else if (row->status == "CONFIRMED") {
+    if (row->payment_id == payment_id) return;  // a duplicate of what already happened
+    reason = "ALREADY_PAID";                      // a second payment for one booking
+  } else if (row->status != "PENDING") {
+    reason = row->status == "EXPIRED" ? "HOLD_EXPIRED" : "RESERVATION_CANCELLED";
+  } else if (fence && *fence != row->fence) {
+    reason = "SEATS_CHANGED";
+  } else if (amount && *amount != row->total) {
+    reason = "AMOUNT_MISMATCH";
+  }
+  if (!reason.empty()) {
+    // Money arrived for something that cannot be confirmed: payment refunds it.
+    json::object payload{{"reservationId", reservation_id}, {"paymentId", payment_id}, {"reason", reason},
+                         {"eventId", row ? row->event_id : std::string()}, {"userId", row ? row->user_id : std::string()},
+                         {"seatIds", json::array{}}};
+    if (amount) payload["amount"] = *amount;
+    auto envelope = events::Make(std::string(domain::kConfirmationRejected), std::string(domain::kAggregateType),
+                                 reservation_id, std::move(payload), meta);
+    events::AppendToOutbox(tx, kSchema, domain::kTopic, envelope);
+    if (rejected_ != nullptr) rejected_->Inc();
+    log::Warn("reservation: payment for a reservation that cannot be confirmed; refund requested",
+              {{"reservation_id", reservation_id}, {"payment_id", payment_id}, {"reason", reason}});
+    return;
+  }
+  // Still PENDING with its seats active: the unique index guarantees nobody else
+  // holds them, even if the hold's time ran out a moment ago and no sweep took it.
+  tx.exec_params0("UPDATE reservation.reservations SET status = 'CONFIRMED', payment_id = $2, confirmed_at = now(), "
+                  "updated_at = now() WHERE id = $1",
+                  reservation_id, payment_id);
+  row->status = "CONFIRMED";
+  row->payment_id = payment_id;
+  Publish(tx, domain::kReservationConfirmed, *row,
+          {{"seats", SeatsJson(row->seats)}, {"totalAmount", row->total}, {"paymentId", payment_id}}, meta);
+  if (confirmed_ != nullptr) confirmed_->Inc();
+}
+
+void ReservationService::OnPaymentFailed(pqxx::work& tx, const events::Envelope& e) {
+  const auto reservation_id = PayloadString(e, "reservationId");
+  const auto row = LoadRow(tx, reservation_id, true);
+  if (!row || row->status != "PENDING") return;
+  const auto released = EndReservation(tx, reservation_id, "CANCELLED", "PAYMENT_FAILED", Caused(e));
+  seat_map_.SeatsReleased(row->event_id, reservation_id, released);
+}
+
+void ReservationService::OnPaymentRefunded(pqxx::work& tx, const events::Envelope& e) {
+  const auto reservation_id = PayloadString(e, "reservationId");
+  const auto row = LoadRow(tx, reservation_id, true);
+  if (!row || row->status != "CONFIRMED") return;
+  const auto released = EndReservation(tx, reservation_id, "CANCELLED", "PAYMENT_REFUNDED", Caused(e));
+  seat_map_.SeatsReleased(row->event_id, reservation_id, released);
+}
+
+void ReservationService::OnEventCancelled(pqxx::work& tx, const events::Envelope& e) {
+  const auto event_id = PayloadString(e, "eventId");
+  const auto meta = Caused(e);
+  for (const auto& r : tx.exec_params("SELECT id FROM reservation.reservations WHERE event_id = $1 "
+                                      "AND status IN ('PENDING', 'CONFIRMED') ORDER BY id",
+                                      event_id)) {
+    const auto id = r[0].as<std::string>();
+    const auto released = EndReservation(tx, id, "CANCELLED", "EVENT_CANCELLED", meta);
+    seat_map_.SeatsReleased(event_id, id, released);
+  }
+}
+
+// ---------------------------------------------------------------- expiry
+
+int ReservationService::SweepOnce() {
+  struct Expired {
+    std::string id;
+    std::string event_id;
+    std::vector<std::string> seats;
+  };
+  const auto expired = pool_.TransactSync([&](pqxx::work& tx) {
+    std::vector<Expired> out;
+    const auto rows = tx.exec("SELECT id, event_id FROM reservation.reservations WHERE status = 'PENDING' "
+                              "AND hold_expires_at <= now() ORDER BY hold_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED");
+    for (const auto& r : rows) {
+      const auto id = r[0].as<std::string>();
+      const events::Metadata meta{id, id, ""};
+      auto seats = EndReservation(tx, id, "EXPIRED", "HOLD_EXPIRED", meta);
+      out.push_back({id, r[1].as<std::string>(), std::move(seats)});
+    }
+    return out;
+  });
+  for (const auto& x : expired) seat_map_.SeatsReleased(x.event_id, x.id, x.seats);
+  if (expired_ != nullptr && !expired.empty()) expired_->Inc(static_cast<double>(expired.size()));
+  return static_cast<int>(expired.size());
+}
+
+void ReservationService::SweepLoop() {
+  auto last_purge = std::chrono::steady_clock::now();
+  while (!stop_) {
+    try {
+      while (!stop_ && SweepOnce() == 500) {
+      }
+      if (std::chrono::steady_clock::now() - last_purge > 60s) {
+        last_purge = std::chrono::steady_clock::now();
+        const auto hours = static_cast<std::int64_t>(options_.idempotency_retention.count());
+        pool_.TransactSync([&](pqxx::work& tx) {
+          tx.exec_params0("DELETE FROM reservation.idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", hours);
+        });
+      }
+    } catch (const std::exception& e) {
+      log::Warn("reservation: expiry sweep failed; retrying", {{"error", e.what()}});
+    }
+    const auto until = std::chrono::steady_clock::now() + options_.sweep_interval;
+    while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  }
+}
+
+void ReservationService::Start() {
+  stop_ = false;
+  sweeper_ = std::thread([this] { SweepLoop(); });
+}
+
+void ReservationService::Stop() {
+  stop_ = true;
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+}  // namespace ticketd::reservation

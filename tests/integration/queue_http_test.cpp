@@ -1,0 +1,268 @@
+// The waiting room over real HTTP on loopback: the routes as API.md fixes
+// them (status codes, bodies, auth levels) and the Server-Sent Events stream
+// (position, the admission with its token, per-user bound, drain), with the
+// real core server and edge middleware; a fake token verifier and an in-test
+// CatalogReader stand in for auth and catalog.
+#include <doctest/doctest.h>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include <map>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "app/edge.hpp"
+#include "core/server.hpp"
+#include "queue/handlers/routes.hpp"
+#include "queue/service.hpp"
+#include "support/http_client.hpp"
+#include "support/pg.hpp"
+#include "ticketd/core/ids.hpp"
+#include "ticketd/core/metrics.hpp"
+#include "ticketd/core/migrate.hpp"
+
+using namespace ticketd;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+class Catalog final : public catalog::CatalogReader {
+ public:
+  std::string OnSale() {
+    catalog::EventInfo e;
+    e.event_id = NewUuid();
+    e.sale_starts_at = std::chrono::system_clock::now() - 1min;
+    e.sale_ends_at = std::chrono::system_clock::now() + 1h;
+    std::lock_guard lock(mu_);
+    events_[e.event_id] = e;
+    return e.event_id;
+  }
+  asio::awaitable<std::optional<catalog::EventInfo>> FindEvent(std::string event_id) override {
+    std::optional<catalog::EventInfo> out;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = events_.find(event_id); it != events_.end()) out = it->second;
+    }
+    co_return out;
+  }
+  catalog::SeatResolution ResolveSeats(const std::string&, const std::vector<std::string>&) override { return {}; }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, catalog::EventInfo> events_;
+};
+
+// "user:<uuid>" / "admin:<uuid>" bearer tokens.
+class Verifier final : public auth::TokenVerifier {
+ public:
+  std::expected<auth::VerifiedToken, auth::TokenError> Verify(std::string_view token) const override {
+    const auto colon = token.find(':');
+    if (colon == std::string_view::npos) return std::unexpected(auth::TokenError::kInvalid);
+    const auto role = token.substr(0, colon);
+    const std::string id(token.substr(colon + 1));
+    if (!IsUuid(id) || (role != "user" && role != "admin")) return std::unexpected(auth::TokenError::kInvalid);
+    return auth::VerifiedToken{id, role == "admin" ? "ADMIN" : "USER", "jti", 4102444800};
+  }
+};
+
+struct Harness {
+  Harness() {
+    std::vector<db::Migration> mine;
+    for (auto& m : db::EmbeddedMigrations()) {
+      if (m.module == "queue") mine.push_back(m);
+    }
+    db::Migrate(db.url(), mine, "");
+    db::PoolOptions po;
+    po.name = "queue";
+    po.conninfo = db::WithCredentials(db.url(), db::ModuleRole("queue"), "");
+    po.size = 3;
+    pool = std::make_unique<db::Pool>(po, nullptr);
+    queue::QueueOptions o;
+    o.max_streams_per_user = 2;
+    o.stream_heartbeat = 1s;
+    service = std::make_unique<queue::QueueService>(o, *pool, catalog, nullptr);
+    service->RebuildSync();
+    queue::AddRoutes(router, *service);
+    http::ServerOptions so;
+    so.port = 0;
+    so.io_threads = 2;
+    so.access_log = false;
+    server = std::make_unique<http::Server>(so, router, registry);
+    server->Use(app::AuthMiddleware(verifier));
+    server->Start();
+  }
+  ~Harness() {
+    server->Stop(2s);
+    service->Stop();
+    pool->Stop();
+  }
+  test::HttpResponse Call(bhttp::verb verb, const std::string& path, const std::string& token, const std::string& body = "") {
+    std::map<std::string, std::string> h;
+    if (!token.empty()) h["Authorization"] = "Bearer " + token;
+    if (!body.empty()) h["Content-Type"] = "application/json";
+    return test::Request(server->port(), verb, "/api/v1" + path, body, h);
+  }
+  test::TempDatabase db;
+  Catalog catalog;
+  Verifier verifier;
+  metrics::Registry registry;
+  http::Router router;
+  std::unique_ptr<db::Pool> pool;
+  std::unique_ptr<queue::QueueService> service;
+  std::unique_ptr<http::Server> server;
+};
+
+json::object Body(const test::HttpResponse& r) { return json::parse(r.body()).as_object(); }
+std::string Code(const test::HttpResponse& r) { return std::string(Body(r).at("code").as_string()); }
+
+// A raw SSE client: sends the request, then collects bytes.
+class Stream {
+ public:
+  Stream(std::uint16_t port, const std::string& path, const std::string& token) : socket_(io_) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+    const std::string req = "GET /api/v1" + path + " HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\nAuthorization: Bearer " +
+                            token + "\r\n\r\n";
+    asio::write(socket_, asio::buffer(req));
+    socket_.non_blocking(true);
+  }
+  /// Reads until `needle` appears (true) or the deadline / EOF (false).
+  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 5s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (data_.find(needle) == std::string::npos) {
+      if (eof_ || std::chrono::steady_clock::now() > until) return false;
+      Pump();
+    }
+    return true;
+  }
+  /// True when the server closes the connection within `timeout`.
+  bool WaitClosed(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!eof_ && std::chrono::steady_clock::now() < until) Pump();
+    return eof_;
+  }
+  [[nodiscard]] const std::string& data() const { return data_; }
+
+ private:
+  void Pump() {
+    char buf[4096];
+    boost::system::error_code ec;
+    const auto n = socket_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block) {
+      std::this_thread::sleep_for(10ms);
+    } else if (ec) {
+      eof_ = true;
+    } else {
+      data_.append(buf, n);
+    }
+  }
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_;
+  std::string data_;
+  bool eof_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("queue http: routes answer as API.md says") {
+  Harness h;
+  const auto event = h.catalog.OnSale();
+  const std::string user = "user:" + NewUuid();
+  const std::string admin = "admin:" + NewUuid();
+  CHECK(h.Call(bhttp::verb::post, "/queue/" + event + "/enter", "").result_int() == 401);
+  auto r = h.Call(bhttp::verb::post, "/queue/not-a-uuid/enter", user);
+  CHECK(r.result_int() == 400);
+  CHECK(Code(r) == "VALIDATION_FAILED");
+  r = h.Call(bhttp::verb::post, "/queue/" + NewUuid() + "/enter", user);
+  CHECK(r.result_int() == 404);
+
+  r = h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user);
+  REQUIRE(r.result_int() == 200);
+  auto b = Body(r);
+  CHECK(b.at("status").as_string() == "WAITING");
+  CHECK(b.at("position").as_int64() == 1);
+  CHECK(b.at("aheadCount").as_int64() == 0);
+  CHECK(b.at("estimatedWaitSeconds").as_int64() >= 0);
+  CHECK(b.at("nextPollSeconds").as_int64() == 1);
+  CHECK_FALSE(b.contains("reservationToken"));
+  r = h.Call(bhttp::verb::get, "/queue/" + event + "/status", user);
+  REQUIRE(r.result_int() == 200);
+  CHECK(Body(r).at("position").as_int64() == 1);
+
+  // Another event while waiting here.
+  const auto other = h.catalog.OnSale();
+  r = h.Call(bhttp::verb::post, "/queue/" + other + "/enter", user);
+  CHECK(r.result_int() == 409);
+  CHECK(Code(r) == "ALREADY_IN_OTHER_QUEUE");
+
+  // Admin.
+  CHECK(h.Call(bhttp::verb::get, "/admin/queue/" + event, user).result_int() == 403);
+  r = h.Call(bhttp::verb::get, "/admin/queue/" + event, admin);
+  REQUIRE(r.result_int() == 200);
+  CHECK(Body(r).at("waiting").as_int64() == 1);
+  r = h.Call(bhttp::verb::put, "/admin/queue/" + event, admin, R"({"admissionRatePerSecond": 5, "maxActive": 100, "paused": true})");
+  REQUIRE(r.result_int() == 200);
+  CHECK(Body(r).at("config").at("paused").as_bool());
+  r = h.Call(bhttp::verb::put, "/admin/queue/" + event, admin, R"({"method": "lottery", "admissionRatePerSecond": 0})");
+  CHECK(r.result_int() == 400);
+  CHECK(Body(r).at("errors").as_array().size() == 2);
+
+  // Leave, then the status is gone.
+  CHECK(h.Call(bhttp::verb::delete_, "/queue/" + event, user).result_int() == 204);
+  CHECK(h.Call(bhttp::verb::get, "/queue/" + event + "/status", user).result_int() == 404);
+  CHECK(h.Call(bhttp::verb::delete_, "/queue/" + event, user).result_int() == 404);
+  h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user);
+  r = h.Call(bhttp::verb::post, "/admin/queue/" + event + "/clear", admin);
+  REQUIRE(r.result_int() == 200);
+  CHECK(Body(r).at("cleared").as_int64() == 1);
+}
+
+TEST_CASE("queue http: the SSE stream pushes the position and the admission with its token") {
+  Harness h;
+  const auto event = h.catalog.OnSale();
+  const auto id = NewUuid();
+  const std::string user = "user:" + id;
+  REQUIRE(h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user).result_int() == 200);
+  // Not in a room → 404 before any stream opens.
+  CHECK(h.Call(bhttp::verb::get, "/queue/" + h.catalog.OnSale() + "/stream", user).result_int() == 404);
+
+  Stream s1(h.server->port(), "/queue/" + event + "/stream", user);
+  REQUIRE(s1.WaitFor("event: position"));
+  CHECK(s1.data().find("text/event-stream") != std::string::npos);
+  CHECK(s1.data().find("\"position\":1") != std::string::npos);
+  Stream s2(h.server->port(), "/queue/" + event + "/stream", user);
+  REQUIRE(s2.WaitFor("event: position"));
+  // Bounded per user.
+  auto r = h.Call(bhttp::verb::get, "/queue/" + event + "/stream", user);
+  CHECK(r.result_int() == 429);
+  // Heartbeats keep proxies from cutting an idle stream.
+  CHECK(s1.WaitFor(": keep-alive", 5s));
+
+  // The admission reaches the stream as it happens.
+  REQUIRE(h.service->SchedulerTick() == 1);
+  h.service->SyncOnce();
+  REQUIRE(s1.WaitFor("event: admitted"));
+  CHECK(s1.data().find("\"reservationToken\":\"qr_") != std::string::npos);
+  CHECK(s2.WaitFor("event: admitted"));
+  CHECK(s1.WaitClosed(3s));
+  // Slots are released when streams end: a new stream opens (and ends at once: admitted).
+  Stream s3(h.server->port(), "/queue/" + event + "/stream", user);
+  CHECK(s3.WaitFor("event: admitted"));
+}
+
+TEST_CASE("queue http: a draining server ends open streams") {
+  Harness h;
+  const auto event = h.catalog.OnSale();
+  const std::string user = "user:" + NewUuid();
+  REQUIRE(h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user).result_int() == 200);
+  Stream s(h.server->port(), "/queue/" + event + "/stream", user);
+  REQUIRE(s.WaitFor("event: position"));
+  CHECK(h.server->InFlight() == 0);  // a stream does not hold the drain
+  h.server->BeginDrain();
+  CHECK(s.WaitClosed(3s));
+  CHECK(s.data().find("0\r\n\r\n") != std::string::npos);  // the chunked stream ended properly
+}

@@ -1,0 +1,301 @@
+// Catalog building blocks without infrastructure: seat templates, the live
+// seat map (status rules, versions, rendering, gzip), RFC 3339 times and the
+// single-flight cache.
+#include <doctest/doctest.h>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <zlib.h>
+
+#include <atomic>
+
+#include "catalog/cache.hpp"
+#include "catalog/seat_map.hpp"
+#include "catalog/seat_template.hpp"
+#include "ticketd/core/time.hpp"
+
+using namespace ticketd;
+using namespace ticketd::catalog;
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+namespace {
+
+SeatTemplate Parse(const std::string& text, std::vector<FieldError>& errors) {
+  return ParseSeatTemplate(json::parse(text), "seatTemplate", errors);
+}
+
+bool HasField(const std::vector<FieldError>& errors, const std::string& field) {
+  for (const auto& e : errors) {
+    if (e.field == field) return true;
+  }
+  return false;
+}
+
+std::string Gunzip(const std::string& in) {
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
+  std::string out(in.size() * 50 + 1024, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  REQUIRE(rc == Z_STREAM_END);
+  return out;
+}
+
+std::vector<SeatRecord> Seats(int n) {
+  std::vector<SeatRecord> seats;
+  for (int i = 1; i <= n; ++i) {
+    const std::string grade = i <= n / 2 ? "VIP" : "S";
+    seats.push_back({"00000000-0000-8000-8000-" + std::string(12 - std::to_string(i).size(), '0') + std::to_string(i),
+                     "A-1-" + std::to_string(i), "A", "1", i, grade, grade == "VIP" ? 150000 : 100000,
+                     SeatStatus::kAvailable, ""});
+  }
+  return seats;
+}
+
+}  // namespace
+
+TEST_CASE("catalog template: the API example expands to labelled seats with disabled numbers skipped") {
+  std::vector<FieldError> errors;
+  const auto t = Parse(
+      R"({"sections": [{"name": "A", "rows": [{"row": "1", "seats": 20, "grade": "VIP", "disabled": [5, 6]},
+                                               {"row": "2", "seats": 10, "grade": "S", "gradeRanges": [{"from": 1, "to": 3, "grade": "R"}]}]},
+                        {"name": "B", "rows": [{"row": "1", "seats": 5, "grade": "A"}]}]})",
+      errors);
+  REQUIRE(errors.empty());
+  CHECK(CountSeats(t) == 18 + 10 + 5);
+  const auto seats = ExpandSeats(t);
+  REQUIRE(seats.size() == 33);
+  CHECK(seats[0].label == "A-1-1");
+  CHECK(seats[3].label == "A-1-4");
+  CHECK(seats[4].label == "A-1-7");  // 5 and 6 disabled
+  CHECK(seats[4].grade == "VIP");
+  CHECK(seats[18].label == "A-2-1");
+  CHECK(seats[18].grade == "R");
+  CHECK(seats[21].grade == "S");
+  CHECK(seats.back().label == "B-1-5");
+  CHECK(seats.back().section == "B");
+  CHECK(seats.back().row == "1");
+  CHECK(seats.back().number == 5);
+  CHECK(GradesOf(t) == std::vector<std::string>{"VIP", "R", "S", "A"});
+  // Round trip through JSON keeps the template.
+  std::vector<FieldError> again;
+  const auto t2 = ParseSeatTemplate(ToJson(t), "seatTemplate", again);
+  CHECK(again.empty());
+  CHECK(CountSeats(t2) == 33);
+}
+
+TEST_CASE("catalog template: every problem is reported with its field path") {
+  std::vector<FieldError> errors;
+  Parse(R"({"sections": [{"name": "A", "rows": [{"row": "1", "seats": 0, "grade": "VIP"},
+                                                  {"row": "1", "seats": 10, "grade": "bad grade!"},
+                                                  {"row": "3", "seats": 4, "grade": "S", "disabled": [9, 2, 2]},
+                                                  {"row": "4", "seats": 2, "grade": "S", "disabled": [1, 2]},
+                                                  {"row": "5", "seats": 5, "grade": "S", "gradeRanges": [{"from": 4, "to": 2, "grade": "R"}],
+                                                   "extra": true}]},
+                           {"name": "A", "rows": []}], "other": 1})",
+        errors);
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[0].seats"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[1].row"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[1].grade"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[2].disabled[0]"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[2].disabled[2]"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[3].disabled"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[4].gradeRanges[0]"));
+  CHECK(HasField(errors, "seatTemplate.sections[0].rows[4].extra"));
+  CHECK(HasField(errors, "seatTemplate.sections[1].name"));
+  CHECK(HasField(errors, "seatTemplate.sections[1].rows"));
+  CHECK(HasField(errors, "seatTemplate.other"));
+
+  std::vector<FieldError> shape;
+  Parse(R"([1, 2])", shape);
+  CHECK(HasField(shape, "seatTemplate"));
+  std::vector<FieldError> empty;
+  Parse(R"({"sections": []})", empty);
+  CHECK(HasField(empty, "seatTemplate.sections"));
+}
+
+TEST_CASE("catalog template: colliding labels and more than 100,000 seats are refused") {
+  std::vector<FieldError> collide;
+  Parse(R"({"sections": [{"name": "A-1", "rows": [{"row": "1", "seats": 2, "grade": "S"}]},
+                          {"name": "A", "rows": [{"row": "1-1", "seats": 2, "grade": "S"}]}]})",
+        collide);
+  REQUIRE(collide.size() == 1);
+  CHECK(collide[0].message.find("A-1-1") != std::string::npos);
+
+  // 101 sections would be 101 × 1000 seats; 200 sections × 500 rows × 1000 is the shape limit.
+  std::string big = R"({"sections": [)";
+  for (int s = 0; s < 101; ++s) {
+    big += (s ? "," : "") + std::string(R"({"name": "S)") + std::to_string(s) + R"(", "rows": [{"row": "1", "seats": 1000, "grade": "A"}]})";
+  }
+  big += "]}";
+  std::vector<FieldError> errors;
+  Parse(big, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].field == "seatTemplate");
+  CHECK(errors[0].message.find("100000") != std::string::npos);
+}
+
+TEST_CASE("catalog seat map: holds, releases, sales and refunds follow the owner rules") {
+  EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(10), 1000, "inst");
+  const std::string s1 = "00000000-0000-8000-8000-000000000001";
+  const std::string s2 = "00000000-0000-8000-8000-000000000002";
+  CHECK(map.version() == 1000);
+  CHECK(map.Apply(EventSeatMap::Change::kHold, "r1", {s1, s2}) == 2);
+  CHECK(map.version() == 1001);
+  CHECK(map.StatusOf(s1) == SeatStatus::kHeld);
+  // A second hold of a held seat, or a release by someone else, changes nothing.
+  CHECK(map.Apply(EventSeatMap::Change::kHold, "r2", {s1}) == 0);
+  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r2", {s1}) == 0);
+  CHECK(map.version() == 1001);
+  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r1", {s2}) == 1);
+  CHECK(map.StatusOf(s2) == SeatStatus::kAvailable);
+  CHECK(map.Apply(EventSeatMap::Change::kSell, "r1", {s1}) == 1);
+  CHECK(map.StatusOf(s1) == SeatStatus::kSold);
+  // A late release of the old hold never frees a sold seat; nor does another reservation's refund.
+  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r1", {s1}) == 0);
+  CHECK(map.Apply(EventSeatMap::Change::kUnsell, "r9", {s1}) == 0);
+  CHECK(map.StatusOf(s1) == SeatStatus::kSold);
+  CHECK(map.Apply(EventSeatMap::Change::kUnsell, "r1", {s1}) == 1);
+  CHECK(map.StatusOf(s1) == SeatStatus::kAvailable);
+  // Unknown seat ids are ignored.
+  CHECK(map.Apply(EventSeatMap::Change::kHold, "r3", {"nope"}) == 0);
+  const auto grades = map.Grades();
+  REQUIRE(grades.size() == 2);
+  CHECK(grades[0].grade == "VIP");
+  CHECK(grades[0].total == 5);
+  CHECK(grades[0].available == 5);
+
+  const auto res = map.Resolve({s2, "missing"});
+  REQUIRE(res.seats.size() == 1);
+  CHECK(res.seats[0].label == "A-1-2");
+  CHECK(res.seats[0].price == 150000);
+  CHECK(res.unknown_seat_ids == std::vector<std::string>{"missing"});
+}
+
+TEST_CASE("catalog seat map: rendering is valid JSON, cached per version, and gzips losslessly") {
+  EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(3000), 5, "inst");
+  const auto r1 = map.Render();
+  const auto r1_again = map.Render();
+  CHECK(r1.get() == r1_again.get());  // same version → same rendering
+  CHECK(r1->etag == "W/\"inst.5\"");
+  const auto doc = json::parse(r1->body).as_object();
+  CHECK(doc.at("version").as_int64() == 5);
+  CHECK(doc.at("seats").as_array().size() == 3000);
+  const auto& first = doc.at("seats").as_array()[0].as_object();
+  CHECK(first.at("label").as_string() == "A-1-1");
+  CHECK(first.at("status").as_string() == "AVAILABLE");
+  CHECK(first.at("price").as_int64() == 150000);
+  CHECK(doc.at("grades").as_array()[1].as_object().at("available").as_int64() == 1500);
+
+  map.Apply(EventSeatMap::Change::kHold, "r1", {"00000000-0000-8000-8000-000000000001"});
+  const auto r2 = map.Render();
+  CHECK(r2->version == 6);
+  CHECK(r2->etag != r1->etag);
+  const auto doc2 = json::parse(r2->body).as_object();
+  CHECK(doc2.at("seats").as_array()[0].as_object().at("status").as_string() == "HELD");
+  CHECK(doc2.at("grades").as_array()[0].as_object().at("available").as_int64() == 1499);
+
+  const auto& gz = r2->Gzipped();
+  CHECK(gz.size() < r2->body.size() / 5);
+  CHECK(Gunzip(gz) == r2->body);
+}
+
+TEST_CASE("catalog seat map: labels and grades with quotes are escaped in the JSON") {
+  auto seats = Seats(1);
+  seats[0].section = "A\"B";
+  EventSeatMap map("e", seats, 1, "i");
+  const auto doc = json::parse(map.Render()->body).as_object();
+  CHECK(doc.at("seats").as_array()[0].as_object().at("section").as_string() == "A\"B");
+}
+
+TEST_CASE("time: RFC 3339 parsing with offsets and formatting in UTC") {
+  const auto t = ParseRfc3339("2026-12-24T19:00:00+09:00");
+  REQUIRE(t);
+  CHECK(FormatRfc3339(*t) == "2026-12-24T10:00:00.000Z");
+  CHECK(FormatRfc3339(*ParseRfc3339("2024-02-29T23:59:59.5Z")) == "2024-02-29T23:59:59.500Z");
+  CHECK(FormatRfc3339(*ParseRfc3339("1970-01-01T00:00:00-00:30")) == "1970-01-01T00:30:00.000Z");
+  CHECK(ToMicros(*ParseRfc3339("1970-01-01T00:00:01.000001Z")) == 1000001);
+  for (const char* bad : {"2026-12-24", "2026-12-24T19:00:00", "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z",
+                          "2026-12-24T24:00:00Z", "2026-12-24T19:00:00+9:00", "2026-12-24T19:00:00Zjunk", "x",
+                          "2026-12-24T19:00:00.Z", ""}) {
+    CHECK_MESSAGE(!ParseRfc3339(bad), bad);
+  }
+}
+
+TEST_CASE("catalog cache: concurrent readers of a cold key share one load, and invalidation drops it") {
+  asio::io_context io;
+  SingleFlightCache<int> cache(100);
+  std::atomic<int> loads{0};
+  int results = 0;
+  auto loader = [&]() -> asio::awaitable<SingleFlightCache<int>::Loaded> {
+    ++loads;
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+    co_await timer.async_wait(asio::use_awaitable);
+    co_return SingleFlightCache<int>::Loaded{std::make_shared<const int>(42), std::chrono::seconds(60)};
+  };
+  for (int i = 0; i < 50; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          SingleFlightCache<int>::Loader fn = loader;
+          std::string key = "k";
+          const auto v = co_await cache.Get(std::move(key), std::move(fn));
+          if (*v == 42) ++results;
+        },
+        asio::detached);
+  }
+  io.run();
+  CHECK(loads == 1);
+  CHECK(results == 50);
+  CHECK(cache.misses() == 1);
+  CHECK(cache.waits() == 49);
+
+  cache.Invalidate("k");
+  io.restart();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        SingleFlightCache<int>::Loader fn = loader;
+        std::string key = "k";
+        co_await cache.Get(std::move(key), std::move(fn));
+      },
+      asio::detached);
+  io.run();
+  CHECK(loads == 2);
+}
+
+TEST_CASE("catalog cache: a failed load reaches every waiter and is not cached") {
+  asio::io_context io;
+  SingleFlightCache<int> cache(100);
+  int failures = 0;
+  int loads = 0;
+  auto failing = [&]() -> asio::awaitable<SingleFlightCache<int>::Loaded> {
+    ++loads;
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::use_awaitable);
+    throw std::runtime_error("db down");
+  };
+  for (int i = 0; i < 5; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          try {
+            SingleFlightCache<int>::Loader fn = failing;
+            std::string key = "k";
+            co_await cache.Get(std::move(key), std::move(fn));
+          } catch (const std::runtime_error&) {
+            ++failures;
+          }
+        },
+        asio::detached);
+  }
+  io.run();
+  CHECK(loads == 1);
+  CHECK(failures == 5);
+}
