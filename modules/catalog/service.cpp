@@ -636,6 +636,13 @@ boost::asio::awaitable<std::optional<EventInfo>> CatalogService::FindEvent(std::
   if (!IsUuid(event_id)) co_return std::nullopt;
   const auto cached = co_await LoadEvent(event_id);
   if (!cached) co_return std::nullopt;
+  // Callers about to hold seats next call ResolveSeats, which answers from
+  // memory: make sure an event on sale has its map loaded (asynchronously,
+  // single flight) so that never has to block.
+  if (cached->info.StatusAt(std::chrono::system_clock::now()) == EventStatus::kOnSale && !maps_.Find(event_id)) {
+    std::string id = event_id;
+    co_await SeatMap(std::move(id));
+  }
   co_return cached->info;
 }
 

@@ -11,7 +11,12 @@ namespace {
 
 // Secrets never reach the log table: the Authorization header is not recorded
 // and bodies carry no card data; long bodies are cut.
-std::string Cut(const std::string& s) { return s.size() > 4000 ? s.substr(0, 4000) + "…" : s; }
+std::string Cut(const std::string& s) {
+  if (s.size() <= 4000) return s;
+  std::string out(s, 0, 4000);
+  out.append("...");
+  return out;
+}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "queue/service.hpp"
 
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -804,6 +805,8 @@ void QueueService::RebuildSync() {
   change_cursor_ = std::max<std::int64_t>(0, snapshot.max_change - 5000);
   gaps_.clear();
   admissions_cursor_ = snapshot.max_admission;
+  snapshot = Snapshot{};
+  malloc_trim(0);  // give the snapshot's (and libpq's) transient heap back to the system
   ready_ = true;
 }
 

@@ -50,6 +50,7 @@ rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group,
     kafka::SetConf(conf, "topic.metadata.refresh.interval.ms", "5000");
     // Low latency over fewer fetch requests: a broker with nothing new answers within 10 ms.
     kafka::SetConf(conf, "fetch.wait.max.ms", "10");
+    kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
   } catch (...) {
     rd_kafka_conf_destroy(conf);
     throw;

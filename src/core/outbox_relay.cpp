@@ -111,6 +111,9 @@ void OutboxRelay::Lead(pqxx::connection& conn) {
   auto last_purge = std::chrono::steady_clock::now() - 1h;
   auto last_gauges = std::chrono::steady_clock::time_point{};
   while (!stop_) {
+    // Notifications that arrive while the queries below run are delivered to
+    // `wakeup` during those queries: remember the count so none is slept through.
+    const int notified_before = wakeup.count;
     const auto [handled, retryable_failure] = PublishBatch(conn);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_gauges > 1s) {
@@ -128,6 +131,8 @@ void OutboxRelay::Lead(pqxx::connection& conn) {
     }
     backoff = options_.backoff_initial;
     if (handled >= static_cast<std::size_t>(options_.batch_size)) continue;  // more waiting
+    conn.get_notifs();  // deliver any that are already here
+    if (wakeup.count != notified_before) continue;  // a commit landed while we were publishing
     // Idle: wait for a NOTIFY (or the polling interval), in slices so Stop is prompt.
     const auto until = std::chrono::steady_clock::now() + options_.poll_interval;
     while (!stop_ && std::chrono::steady_clock::now() < until) {

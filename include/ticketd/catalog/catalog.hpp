@@ -79,6 +79,9 @@ class CatalogReader {
   virtual boost::asio::awaitable<std::optional<EventInfo>> FindEvent(std::string event_id) = 0;
   /// Resolves seat ids of an event to grades and prices with their live
   /// status, from the in-memory seat index (no database round trip).
+  /// FindEvent of an event on sale loads its index asynchronously, so call it
+  /// first on an I/O thread; otherwise the first call for an event loads the
+  /// index from Postgres on the calling thread.
   virtual SeatResolution ResolveSeats(const std::string& event_id, const std::vector<std::string>& seat_ids) = 0;
 };
 
