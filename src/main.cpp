@@ -66,6 +66,14 @@ int main(int argc, char** argv) {
   admin->require_subcommand(1);
   auto* seed = cli.add_subcommand("seed", "Create the demo accounts of the dev config (development only)");
   seed->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  auto* seed_users = cli.add_subcommand("seed-users", "Bulk benchmark accounts sharing one password (development only)");
+  ticketd::app::SeedUsersSpec seed_spec;
+  seed_users->add_option("--count", seed_spec.count, "How many accounts")->required()->check(CLI::Range(1, 1000000));
+  seed_users->add_option("--prefix", seed_spec.prefix, "Emails are <prefix>-<i>@bench.test")->default_val("bench");
+  seed_users->add_option("--first", seed_spec.first, "First i")->default_val(1)->check(CLI::NonNegativeNumber);
+  seed_users->add_option("--password", seed_spec.password, "The shared password (8-128 characters)")->required();
+  seed_users->add_option("--tokens-out", seed_spec.tokens_out, "Write \"email access_token\" per line (a session per user)");
+  seed_users->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   cli.require_subcommand(0, 1);
   cli.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration, 3 database or migration failure.");
@@ -115,6 +123,17 @@ int main(int argc, char** argv) {
       return ticketd::app::Seed(config);
     } catch (const std::exception& e) {
       std::cerr << "ticketd: seed failed: " << e.what() << "\n";
+      return ticketd::app::kExitDatabase;
+    }
+  }
+  if (seed_users->parsed()) {
+    try {
+      return ticketd::app::SeedUsers(config, seed_spec);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "ticketd: seed-users: " << e.what() << "\n";
+      return ticketd::app::kExitConfig;
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd: seed-users failed: " << e.what() << "\n";
       return ticketd::app::kExitDatabase;
     }
   }

@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "auth/validation.hpp"
@@ -626,6 +628,56 @@ std::string AuthService::CreateUserSync(const std::string& email_in, const std::
             "', type, version FROM auth.terms WHERE current AND required");
   });
   return id;
+}
+
+std::vector<AuthService::SeededUser> AuthService::SeedUsersSync(const std::string& prefix, int first, int count,
+                                                               const std::string& password, bool issue_tokens) {
+  if (count < 1 || count > 1000000 || first < 0) throw std::invalid_argument("count must be 1..1000000, first >= 0");
+  if (prefix.empty() || prefix.size() > 40 ||
+      !std::all_of(prefix.begin(), prefix.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'; })) {
+    throw std::invalid_argument("prefix must be 1-40 letters, digits or '-'");
+  }
+  const auto probe = NormalizeEmail(prefix + "-0@bench.test");
+  if (!probe || CheckPassword(password, *probe) != PasswordVerdict::kOk) {
+    throw std::invalid_argument("password must be 8 to 128 characters");
+  }
+  const std::string hash = hasher_.Hash(password);  // once for everyone: they share the password
+  const auto phone = *NormalizePhone("010-0000-0000");
+  std::vector<SeededUser> out;
+  out.reserve(static_cast<std::size_t>(count));
+  constexpr int kBatch = 1000;
+  for (int start = first; start < first + count; start += kBatch) {
+    const int end = std::min(first + count, start + kBatch);
+    pool_.TransactSync([&](pqxx::work& tx) {
+      for (int i = start; i < end; ++i) {
+        const auto email = *NormalizeEmail(prefix + "-" + std::to_string(i) + "@bench.test");
+        const auto name = *NormalizeName("Bench " + std::to_string(i));
+        const std::string email_index = index_.Of("email", email);
+        const auto existing = tx.exec_params(
+            "SELECT id::text, role FROM auth.users WHERE email_index = $1 AND status <> 'DELETED'", email_index);
+        if (!existing.empty()) {
+          SeededUser u{email, existing[0][0].as<std::string>(), ""};
+          if (issue_tokens) u.access_token = IssueTokens(tx, u.id, existing[0][1].as<std::string>(), std::nullopt).pair.access_token;
+          out.push_back(std::move(u));
+          continue;
+        }
+        const std::string id = NewUuid();
+        tx.exec_params0(
+            "INSERT INTO auth.users (id, email_index, email_enc, name_enc, phone_enc, password_hash, role)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            id, email_index, Encrypt(id, "email", email), Encrypt(id, "name", name), Encrypt(id, "phone", phone), hash,
+            std::string(kRoleUser));
+        tx.exec_params0(
+            "INSERT INTO auth.terms_agreements (user_id, type, version)"
+            " SELECT $1, type, version FROM auth.terms WHERE current AND required",
+            id);
+        SeededUser u{email, id, ""};
+        if (issue_tokens) u.access_token = IssueTokens(tx, id, std::string(kRoleUser), std::nullopt).pair.access_token;
+        out.push_back(std::move(u));
+      }
+    });
+  }
+  return out;
 }
 
 }  // namespace ticketd::auth

@@ -105,6 +105,22 @@ class AuthService final : public TokenVerifier, public UserDirectory {
   std::string CreateUserSync(const std::string& email, const std::string& password, const std::string& name,
                              const std::string& phone, const std::string& role, bool exist_ok);
 
+  /// One bench/test account made by SeedUsersSync; `access_token` is set when
+  /// tokens were asked for (a session issued as a login would, without the
+  /// password check).
+  struct SeededUser {
+    std::string email;
+    std::string id;
+    std::string access_token;
+  };
+  /// Development only (the caller refuses production): `count` USER accounts
+  /// `<prefix>-<i>@bench.test` (i = first..first+count-1) sharing one password,
+  /// hashed once; inserted in batches of 1,000 per transaction. Existing
+  /// emails are kept (their id returned, and a token when asked for). Throws
+  /// std::invalid_argument for a bad prefix/password/count.
+  std::vector<SeededUser> SeedUsersSync(const std::string& prefix, int first, int count, const std::string& password,
+                                        bool issue_tokens);
+
  private:
   struct Issued {
     TokenPair pair;

@@ -229,6 +229,10 @@ boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_i
   };
   const auto stale = static_cast<std::int64_t>(options_.idempotency_stale.count());
   const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
+    // Asynchronous commit is safe here: WAL is flushed in order, so the
+    // (synchronous) commit of the work this key guards makes the claim durable
+    // too; a claim lost in a crash guarded nothing that happened.
+    tx.exec0("SET LOCAL synchronous_commit = off");
     Claimed c;
     const auto inserted = tx.exec_params(
         "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
@@ -286,6 +290,10 @@ boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_i
     std::rethrow_exception(failure);
   }
   co_await pool_.Transact([&](pqxx::work& tx) {
+    // Asynchronous commit: the effect itself committed synchronously; losing
+    // this answer in a crash leaves the key IN_PROGRESS, retried after
+    // idempotency_stale against the (durable) current state.
+    tx.exec0("SET LOCAL synchronous_commit = off");
     tx.exec_params0(
         "UPDATE reservation.idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 "
         "WHERE user_id = $1 AND key = $2",

@@ -9,9 +9,11 @@
 #include <atomic>
 #include <fmt/format.h>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "app/docs.hpp"
 #include "app/edge.hpp"
 #include "app/ops.hpp"
 #include "auth/crypto.hpp"
@@ -334,10 +336,28 @@ int Seed(const config::Config& c) {
   return kExitOk;
 }
 
+int SeedUsers(const config::Config& c, const SeedUsersSpec& spec) {
+  if (c.String("server.environment") == "production") {
+    std::cerr << "ticketd: seed-users is for development and benchmarks only\n";
+    return kExitConfig;
+  }
+  auth::AuthModule module(AuthOptionsFrom(c), ModulePool(c, "auth"), nullptr);
+  const auto users = module.service().SeedUsersSync(spec.prefix, spec.first, spec.count, spec.password, !spec.tokens_out.empty());
+  if (!spec.tokens_out.empty()) {
+    std::ofstream out(spec.tokens_out, std::ios::trunc);
+    for (const auto& u : users) out << u.email << ' ' << u.access_token << '\n';
+    if (!out) throw std::runtime_error("cannot write " + spec.tokens_out);
+  }
+  std::cout << "seeded " << users.size() << " users " << spec.prefix << "-" << spec.first << ".."
+            << spec.first + spec.count - 1 << "@bench.test\n";
+  return kExitOk;
+}
+
 void ValidatePolicy(const config::Config& c) {
   (void)db::RebuildConninfo(c.String("database.url"), {});
   (void)KafkaOptionsFrom(c);
   (void)AuthOptionsFrom(c);
+  (void)EdgeOptionsFrom(c);
   if (c.String("server.environment") == "production") {
     if (c.String("kafka.brokers") == "embedded") {
       throw config::ConfigError("kafka.brokers", "\"embedded\" is for development and tests; production needs brokers");
@@ -373,6 +393,13 @@ int Serve(const config::Config& c) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // Development only: with the embedded Kafka, SIGUSR1 takes its brokers down
+  // and SIGUSR2 brings them back (tools/bench/flash-sale --scenario chaos).
+  const bool kafka_chaos = c.String("kafka.brokers") == "embedded" && c.String("server.environment") != "production";
+  if (kafka_chaos) {
+    sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGUSR2);
+  }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   metrics::Registry registry;
@@ -527,9 +554,15 @@ int Serve(const config::Config& c) {
                       co_return std::nullopt;
                     }});
   AddOpsRoutes(router, std::move(checks), registry);
+  AddDocsRoutes(router);
 
   http::Server server(ServerOptionsFrom(c), router, registry);
+  // The edge (outermost first): client address, security headers, CORS, gzip;
+  // then authentication; then rate limits (per user needs the principal).
+  const auto edge_options = EdgeOptionsFrom(c);
+  server.Use(EdgeMiddleware(edge_options, router));
   server.Use(AuthMiddleware(auth_module.verifier()));
+  server.Use(RateLimitMiddleware(edge_options));
   server_ptr = &server;
   auth_module.Start();
   catalog_module.Start();
@@ -554,7 +587,20 @@ int Serve(const config::Config& c) {
                           {"version", TICKETD_VERSION_STRING}});
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGUSR1 && sig != SIGUSR2) break;
+    if (kafka_cluster && kafka_cluster->embedded()) {
+      for (int b = 1; b <= kafka_cluster->options().embedded_brokers; ++b) {
+        if (sig == SIGUSR1) {
+          rd_kafka_mock_broker_set_down(kafka_cluster->mock(), b);
+        } else {
+          rd_kafka_mock_broker_set_up(kafka_cluster->mock(), b);
+        }
+      }
+      log::Warn(sig == SIGUSR1 ? "embedded kafka brokers set down (SIGUSR1)" : "embedded kafka brokers set up (SIGUSR2)", {});
+    }
+  }
   log::Info("shutdown requested; draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                                              {"in_flight", server.InFlight()}});
   server.BeginDrain();

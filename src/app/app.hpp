@@ -41,6 +41,17 @@ int CreateUser(const config::Config& config, const UserSpec& user);
 /// `ticketd seed`: the demo accounts of the dev config (refused in production); idempotent.
 int Seed(const config::Config& config);
 
+struct SeedUsersSpec {
+  std::string prefix = "bench";
+  int first = 1;
+  int count = 0;
+  std::string password;
+  std::string tokens_out;  // when set: "email access_token" per line, a session issued per user
+};
+/// `ticketd seed-users`: bulk benchmark accounts sharing one password, hashed
+/// once (refused in production: exit 2).
+int SeedUsers(const config::Config& config, const SeedUsersSpec& spec);
+
 /// Validates deployment rules beyond the schema (e.g. production refuses
 /// dev-only settings). Throws config::ConfigError.
 void ValidatePolicy(const config::Config& config);

@@ -235,6 +235,44 @@ std::vector<KeySpec> BuildSchema() {
   // edge
   keys.push_back(ListKey("edge", "trusted_proxies", {},
                          "CIDRs of proxies whose X-Forwarded-For is believed for the client address."));
+  keys.push_back(BoolKey("edge", "rate_limit_enabled", true,
+                         "Enforce the per-IP / per-user request rate limits (token buckets, per instance)."));
+  keys.push_back(IntKey("edge", "rate_limit_window_seconds", 60, 1, 86400,
+                        "Window of every rate limit: N requests per window, refilled continuously."));
+  keys.push_back(IntKey("edge", "rate_limit_max_keys", 100000, 16, 100000000,
+                        "Most rate-limit buckets (IPs and users) kept in memory; least recently used are evicted."));
+  keys.push_back(IntKey("edge", "rate_limit_auth_per_ip", 10, 0, 100000000,
+                        "Login, register, refresh, identity verification (category auth): requests per window per IP; 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_read_per_ip", 300, 0, 100000000,
+                        "Public reads (category read): requests per window per IP (per user when signed in); 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_queue_status_per_user", 60, 0, 100000000,
+                        "Waiting-room status polls (category queue-status): requests per window per user; 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_booking_per_user", 20, 0, 100000000,
+                        "Holds and payments (category booking): requests per window per user; 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_booking_per_ip", 50, 0, 100000000,
+                        "Holds and payments (category booking): requests per window per client IP, all users together; 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_default_per_user", 200, 0, 100000000,
+                        "Other authenticated routes (categories default, queue): requests per window per user; 0 = unlimited."));
+  keys.push_back(IntKey("edge", "rate_limit_default_per_ip", 100, 0, 100000000,
+                        "Other anonymous routes and webhooks (categories default, queue): requests per window per IP; 0 = unlimited."));
+  keys.push_back(ListKey("edge", "cors_origins", {},
+                         "Origins allowed to call the API from a browser (exact, e.g. https://tickets.example.com, or \"*\"); "
+                         "others get no CORS headers."));
+  keys.push_back(ListKey("edge", "cors_methods", {"GET", "POST", "PUT", "PATCH", "DELETE"},
+                         "Methods a CORS preflight may allow (only those the route has)."));
+  keys.push_back(ListKey("edge", "cors_headers",
+                         {"Authorization", "Content-Type", "Idempotency-Key", "X-Queue-Token", "X-Request-Id"},
+                         "Request headers a CORS preflight allows."));
+  keys.push_back(ListKey("edge", "cors_expose_headers",
+                         {"X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy", "Location", "ETag"},
+                         "Response headers browsers may show to the calling script."));
+  keys.push_back(BoolKey("edge", "cors_allow_credentials", false,
+                         "Send Access-Control-Allow-Credentials: true to allowed origins."));
+  keys.push_back(IntKey("edge", "cors_max_age_seconds", 600, 0, 86400, "How long browsers may cache a preflight answer."));
+  keys.push_back(IntKey("edge", "hsts_max_age_seconds", 31536000, 0, 63072000,
+                        "Strict-Transport-Security max-age on HTTPS requests (X-Forwarded-Proto from a trusted proxy); 0 = off."));
+  keys.push_back(BoolKey("edge", "gzip", true, "Gzip JSON responses for clients that accept it."));
+  keys.push_back(IntKey("edge", "gzip_min_bytes", 1024, 0, 16777216, "Smallest JSON body that is gzipped."));
 
   return keys;
 }

@@ -229,4 +229,35 @@ void Pool::WorkerLoop(int /*index*/) {
   if (conn != nullptr) connected_.fetch_sub(1);
 }
 
+namespace {
+thread_local std::vector<std::string> t_after_commit;
+}  // namespace
+
+void AfterCommit(std::string sql) {
+  for (const auto& queued : t_after_commit) {
+    if (queued == sql) return;  // one NOTIFY per channel is enough
+  }
+  t_after_commit.push_back(std::move(sql));
+}
+
+namespace detail {
+
+void DiscardAfterCommit() noexcept { t_after_commit.clear(); }
+
+void RunAfterCommit(pqxx::connection& conn) noexcept {
+  if (t_after_commit.empty()) return;
+  std::vector<std::string> statements;
+  statements.swap(t_after_commit);
+  try {
+    pqxx::work tx(conn);
+    tx.exec0("SET LOCAL synchronous_commit = off");
+    for (const auto& sql : statements) tx.exec0(sql);
+    tx.commit();
+  } catch (const std::exception& e) {
+    log::Warn("after-commit statement failed (the outbox relay's polling covers it)", {{"error", e.what()}});
+  }
+}
+
+}  // namespace detail
+
 }  // namespace ticketd::db

@@ -8,6 +8,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "ticketd/core/db.hpp"
 #include "ticketd/core/ids.hpp"
 
 namespace ticketd::events {
@@ -119,7 +120,8 @@ void AppendToOutbox(pqxx::work& tx, std::string_view schema, std::string_view to
                       " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb)",
                   e.event_id, std::string(topic), e.aggregate_type, e.aggregate_id, e.event_type, e.version,
                   Serialize(e));
-  tx.exec0("NOTIFY " + OutboxChannel(schema));
+  // After the commit, not inside it (see db::AfterCommit): a rollback sends nothing.
+  db::AfterCommit("NOTIFY " + OutboxChannel(schema));
 }
 
 bool MarkProcessed(pqxx::work& tx, std::string_view schema, std::string_view consumer, const Envelope& e) {

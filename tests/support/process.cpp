@@ -144,7 +144,17 @@ std::map<std::string, std::string> E2eEnv(const std::string& db_url) {
           {"TICKETD_AUTH_JWT_SECRET", "e2e-test-jwt-secret-0123456789abcdef0123"},
           {"TICKETD_AUTH_DATA_KEY", "ZTJlLXRlc3QtZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE="},
           {"TICKETD_AUTH_INDEX_KEY", "ZTJlLXRlc3QtYmxpbmQtaW5kZXgta2V5LTMyLWJ5dGVzLWxvbmch"},
-          {"TICKETD_AUTH_REVOCATION_POLL_MS", "200"}};
+          {"TICKETD_AUTH_REVOCATION_POLL_MS", "200"},
+          // Tests of every module hammer endpoints from 127.0.0.1: generous
+          // edge limits keep the limiter in the path without refusing them
+          // (tests/e2e/edge_e2e_test.cpp sets tight ones).
+          {"TICKETD_EDGE_RATE_LIMIT_AUTH_PER_IP", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_READ_PER_IP", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_QUEUE_STATUS_PER_USER", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_BOOKING_PER_USER", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_BOOKING_PER_IP", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_DEFAULT_PER_USER", "1000000"},
+          {"TICKETD_EDGE_RATE_LIMIT_DEFAULT_PER_IP", "1000000"}};
 }
 
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& args,

@@ -8,7 +8,9 @@
 #include <fstream>
 #include <set>
 
+#include "app/docs.hpp"
 #include "app/edge.hpp"
+#include "auth/jwt.hpp"
 #include "app/ops.hpp"
 #include "auth/module.hpp"
 #include "catalog/module.hpp"
@@ -47,6 +49,7 @@ struct Routes {
                payment_module({}, Unreachable(), reservation_module.reader(), queue_module.tokens(), catalog_module.reader(),
                               nullptr) {
     app::AddOpsRoutes(router, {}, registry);
+    app::AddDocsRoutes(router);
     auth_module.AddRoutes(router);
     catalog_module.AddRoutes(router);
     queue_module.AddRoutes(router);
@@ -144,4 +147,131 @@ TEST_CASE("route table: user and admin routes refuse requests without a valid to
     }
   }
   CHECK(protected_routes >= 5);
+}
+
+namespace {
+
+// An access token the auth module's own verifier accepts (same key, issuer, audience).
+std::string SignedToken(const std::string& role) {
+  const auto options = TestAuthOptions();
+  const auth::JwtSigner signer({options.jwt_key_id, options.jwt_secret}, {}, options.issuer, options.audience);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auth::AccessClaims claims;
+  claims.subject = "0190c5a4-1111-7000-8000-000000000001";
+  claims.role = role;
+  claims.jti = "route-table-" + role;
+  claims.issued_at = now;
+  claims.expires_at = now + 600;
+  return signer.Sign(claims);
+}
+
+http::Response Through(const http::Middleware& middleware, const http::Route& route, const std::string& authorization,
+                       bool& reached) {
+  http::Request request;
+  request.raw.method(route.method);
+  request.raw.target(route.path);
+  if (!authorization.empty()) request.raw.set(http::beast_http::field::authorization, authorization);
+  request.meta = &route.meta;
+  request.request_id = "t";
+  http::Next next = [&reached](http::Request&) -> boost::asio::awaitable<http::Response> {
+    reached = true;
+    co_return http::Empty(http::Status::ok);
+  };
+  boost::asio::io_context io;
+  auto fut = boost::asio::co_spawn(io, middleware(request, next), boost::asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+}  // namespace
+
+TEST_CASE("route table: every admin route refuses a USER token with 403 and admits an ADMIN token") {
+  Routes r;
+  const auto middleware = app::AuthMiddleware(r.auth_module.verifier());
+  const auto user = "Bearer " + SignedToken("USER");
+  const auto admin = "Bearer " + SignedToken("ADMIN");
+  int admin_routes = 0;
+  for (const auto& route : r.router.routes()) {
+    CAPTURE(route.path);
+    bool reached = false;
+    if (route.meta.auth == http::AuthLevel::kAdmin) {
+      ++admin_routes;
+      auto res = Through(middleware, route, user, reached);
+      CHECK(res.result_int() == 403);
+      CHECK(res.body().find("\"code\":\"FORBIDDEN\"") != std::string::npos);
+      CHECK_FALSE(reached);
+      res = Through(middleware, route, admin, reached);
+      CHECK(res.result_int() == 200);
+      CHECK(reached);
+      CHECK(res[http::beast_http::field::cache_control] == "no-store");
+    } else if (route.meta.auth == http::AuthLevel::kUser) {
+      // A valid USER token is admitted (so the 401 walk above is about the token, not the route).
+      const auto res = Through(middleware, route, user, reached);
+      CHECK(res.result_int() == 200);
+      CHECK(reached);
+    }
+  }
+  CHECK(admin_routes >= 10);
+}
+
+TEST_CASE("route table: every route declares a known rate-limit category that fits its auth level") {
+  Routes r;
+  const std::set<std::string> known{"auth", "read", "queue", "queue-status", "booking", "default", "ops"};
+  const auto defaults = app::DefaultEdgeOptions();
+  for (const auto& route : r.router.routes()) {
+    CAPTURE(route.path);
+    const auto& category = route.meta.rate_category;
+    CHECK(known.contains(category));
+    if (category != "ops") CHECK(defaults.categories.contains(category));
+    // Only the operations endpoints are exempt from limits.
+    const bool ops_path = route.path == "/healthz" || route.path == "/readyz" || route.path == "/metrics";
+    CHECK((category == "ops") == ops_path);
+    // Per-user categories need a user; the auth category is for anonymous routes.
+    if (category == "queue-status" || category == "booking") CHECK(route.meta.auth == http::AuthLevel::kUser);
+    if (category == "auth") CHECK(route.meta.auth == http::AuthLevel::kPublic);
+  }
+}
+
+TEST_CASE("route table: GET /api/v1/openapi.json serves the document, listing exactly the served routes") {
+  Routes r;
+  const auto json = boost::json::parse(app::OpenApiJson()).as_object();
+  CHECK(json.at("openapi").as_string().starts_with("3.1"));
+  std::set<std::string> documented;
+  for (const auto& [path, item] : json.at("paths").as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      std::string upper(method);
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (upper == "GET" || upper == "POST" || upper == "PUT" || upper == "PATCH" || upper == "DELETE") {
+        documented.insert(upper + " " + std::string(path));
+      }
+    }
+  }
+  std::set<std::string> served;
+  for (const auto& route : r.router.routes()) {
+    served.insert(std::string(http::beast_http::to_string(route.method)) + " " + route.path);
+  }
+  CHECK(documented == served);
+  CHECK(served.contains("GET /api/v1/openapi.json"));
+  CHECK(served.contains("GET /docs"));
+
+  // The handlers: JSON, and a page that renders it under a strict CSP.
+  for (const auto& route : r.router.routes()) {
+    if (route.path != "/api/v1/openapi.json" && route.path != "/docs") continue;
+    http::Request request;
+    request.raw.method(route.method);
+    request.raw.target(route.path);
+    boost::asio::io_context io;
+    auto fut = boost::asio::co_spawn(io, route.handler(request), boost::asio::use_future);
+    io.run();
+    const auto res = fut.get();
+    CHECK(res.result_int() == 200);
+    if (route.path == "/docs") {
+      CHECK(res[http::beast_http::field::content_type].starts_with("text/html"));
+      CHECK(res.body().find("/api/v1/openapi.json") != std::string::npos);
+      CHECK(res["Content-Security-Policy"].find("script-src 'sha256-") != std::string_view::npos);
+    } else {
+      CHECK(res[http::beast_http::field::content_type] == "application/json");
+      CHECK(res.body() == app::OpenApiJson());
+    }
+  }
 }

@@ -78,6 +78,22 @@ std::string SqlState(const pqxx::sql_error& error);
 /// other exception unchanged.
 std::exception_ptr Classify(std::exception_ptr error, const std::string& pool_name);
 
+/// Queues a statement to run on the same connection right after the current
+/// Pool transaction commits, in its own transaction with asynchronous commit,
+/// and drops it when the transaction rolls back. Used for the outbox's NOTIFY:
+/// PostgreSQL holds its global notify lock from a notifying transaction's
+/// pre-commit until after the commit's WAL flush, so a NOTIFY inside every
+/// booking transaction would serialize their commits (measured: half the hold
+/// throughput). Failures are logged and ignored: the relay also polls.
+/// Only meaningful inside Pool::Transact / TransactSync (elsewhere the
+/// statement is dropped at the thread's next Pool transaction).
+void AfterCommit(std::string sql);
+
+namespace detail {
+void RunAfterCommit(pqxx::connection& conn) noexcept;
+void DiscardAfterCommit() noexcept;
+}  // namespace detail
+
 class Pool {
  public:
   Pool(PoolOptions options, metrics::Registry* registry);
@@ -182,18 +198,22 @@ template <typename F>
 auto Pool::InTransaction(F& fn, pqxx::connection& conn, int attempts) -> std::invoke_result_t<F&, pqxx::work&> {
   using R = std::invoke_result_t<F&, pqxx::work&>;
   for (int attempt = 1;; ++attempt) {
+    detail::DiscardAfterCommit();
     try {
       pqxx::work tx(conn);
       if constexpr (std::is_void_v<R>) {
         fn(tx);
         tx.commit();
+        detail::RunAfterCommit(conn);
         return;
       } else {
         R result = fn(tx);
         tx.commit();
+        detail::RunAfterCommit(conn);
         return result;
       }
     } catch (const std::exception& e) {
+      detail::DiscardAfterCommit();
       if (attempt >= attempts || !IsRetryableConflict(e)) throw;
       Backoff(attempt);
     }
