@@ -751,7 +751,15 @@ std::shared_ptr<EventSeatMap> CatalogService::LoadSeatMapSync(pqxx::work& tx, co
                      r[4].as<int>(), r[5].as<std::string>(), r[6].as<std::int64_t>(),
                      r[7].as<std::string>() == "SOLD" ? SeatStatus::kSold : SeatStatus::kAvailable, Str(r[8])});
   }
-  return maps_.Install(event_id, std::move(seats));
+  auto map = maps_.Install(event_id, std::move(seats));
+  if (held_source_ != nullptr) {
+    // Holds live in reservation: without them a freshly loaded map would show
+    // held seats AVAILABLE (the database would still refuse them).
+    for (const auto& [reservation_id, seat_id] : held_source_->ActiveHoldsSync(event_id)) {
+      map->Apply(EventSeatMap::Change::kHold, reservation_id, {seat_id});
+    }
+  }
+  return map;
 }
 
 boost::asio::awaitable<std::shared_ptr<const RenderedMap>> CatalogService::SeatMap(std::string event_id) {

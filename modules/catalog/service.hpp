@@ -116,6 +116,8 @@ class CatalogService final : public CatalogReader, public SeatMapFeed {
 
   /// Loads the seat maps of events on sale or opening soon (blocking; start-up thread).
   void PreloadSync();
+  /// Set before Start: seat maps then show held seats as HELD when they load.
+  void SetHeldSeatsSource(HeldSeatsSource* source) noexcept { held_source_ = source; }
   [[nodiscard]] bool ready() const noexcept { return ready_.load(); }
   [[nodiscard]] SeatMapIndex& seat_maps() noexcept { return maps_; }
 
@@ -145,6 +147,7 @@ class CatalogService final : public CatalogReader, public SeatMapFeed {
   SingleFlightCache<CachedList> list_cache_;
   SingleFlightCache<int> seat_map_loads_;  // coalesces loads; the map lives in maps_
   std::atomic<bool> ready_{false};
+  HeldSeatsSource* held_source_ = nullptr;
   metrics::Counter* seat_changes_ = nullptr;
 };
 

@@ -672,6 +672,19 @@ boost::asio::awaitable<std::optional<ReservationSummary>> ReservationService::Fi
   co_return s;
 }
 
+std::vector<std::pair<std::string, std::string>> ReservationService::ActiveHoldsSync(const std::string& event_id) {
+  if (!IsUuid(event_id)) return {};
+  return pool_.TransactSync([&](pqxx::work& tx) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : tx.exec_params("SELECT reservation_id::text, seat_id::text FROM reservation.reservation_seats "
+                                        "WHERE event_id = $1 AND active",
+                                        event_id)) {
+      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+    }
+    return out;
+  });
+}
+
 // ---------------------------------------------------------------- saga steps
 
 void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelope& e) {

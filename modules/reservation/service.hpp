@@ -52,7 +52,7 @@ struct HoldInput {
   std::vector<std::string> seat_ids;
 };
 
-class ReservationService final : public ReservationReader {
+class ReservationService final : public ReservationReader, public catalog::HeldSeatsSource {
  public:
   ReservationService(ReservationOptions options, db::Pool& pool, catalog::CatalogReader& catalog,
                      catalog::SeatMapFeed& seat_map, queue::QueueTokens& tokens, metrics::Registry* registry);
@@ -70,6 +70,8 @@ class ReservationService final : public ReservationReader {
 
   // ReservationReader
   boost::asio::awaitable<std::optional<ReservationSummary>> FindReservation(std::string reservation_id) override;
+  // catalog::HeldSeatsSource (seat maps loading in catalog)
+  std::vector<std::pair<std::string, std::string>> ActiveHoldsSync(const std::string& event_id) override;
 
   // Saga steps (consumer group ticketd.reservation), run in the consumer's transaction.
   void OnPaymentSucceeded(pqxx::work& tx, const events::Envelope& e);

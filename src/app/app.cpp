@@ -483,6 +483,7 @@ int Serve(const config::Config& c) {
   reservation::ReservationModule reservation_module(ReservationOptionsFrom(c), ModulePool(c, "reservation"),
                                                     catalog_module.reader(), catalog_module.feed(),
                                                     queue_module.tokens(), &registry);
+  catalog_module.service().SetHeldSeatsSource(&reservation_module.service());
   relays.push_back(std::make_unique<events::OutboxRelay>(RelayOptionsFrom(c, "reservation"), *producer, &registry));
   consumers.push_back(std::make_unique<events::EventConsumer>(
       ConsumerOptionsFrom(c, "reservation", {"payment.events", "catalog.events"}), *kafka_cluster,

@@ -212,6 +212,12 @@ TEST_CASE("reservation: 200 clients racing for one seat — exactly one hold, 19
   // The live map shows the seat HELD.
   const auto res = f.catalog->ResolveSeats(f.event_id, {f.seats[0]});
   CHECK(res.seats[0].status == catalog::SeatStatus::kHeld);
+  // So does a map loaded afresh (a restarted instance): holds come from reservation.
+  catalog::CatalogService restarted(catalog::CatalogOptions{}, *f.catalog_pool, nullptr);
+  restarted.SetHeldSeatsSource(f.service.get());
+  restarted.PreloadSync();
+  CHECK(restarted.ResolveSeats(f.event_id, {f.seats[0]}).seats[0].status == catalog::SeatStatus::kHeld);
+  CHECK(restarted.ResolveSeats(f.event_id, {f.seats[1]}).seats[0].status == catalog::SeatStatus::kAvailable);
 }
 
 TEST_CASE("reservation: 1000 clients holding random overlapping seat sets never share a seat") {

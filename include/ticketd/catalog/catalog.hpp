@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ticketd::catalog {
@@ -97,6 +98,15 @@ class SeatMapFeed {
   /// HELD by `reservation_id` → AVAILABLE (released, expired, payment failed).
   virtual void SeatsReleased(const std::string& event_id, const std::string& reservation_id,
                              const std::vector<std::string>& seat_ids) = 0;
+};
+
+/// Where a seat map being loaded learns the seats currently held (HELD lives
+/// in reservation, not in catalog): (reservation id, seat id) of every active
+/// reservation of the event. Called on a database thread; blocking is fine.
+class HeldSeatsSource {
+ public:
+  virtual ~HeldSeatsSource() = default;
+  virtual std::vector<std::pair<std::string, std::string>> ActiveHoldsSync(const std::string& event_id) = 0;
 };
 
 }  // namespace ticketd::catalog
