@@ -3,11 +3,11 @@
 
 #include <boost/json.hpp>
 
-#include <charconv>
 #include <set>
 
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/json_fields.hpp"
+#include "ticketd/core/query_params.hpp"
 #include "ticketd/core/time.hpp"
 
 namespace ticketd::catalog {
@@ -41,19 +41,6 @@ void RequireId(const Request& r, const char* param, const char* what) {
 
 events::Metadata MetaOf(const Request& r) {
   return {r.request_id, r.request_id, r.principal ? r.principal->user_id : std::string()};
-}
-
-int IntParam(const Request& r, const char* name, int fallback, int lo, int hi, std::vector<FieldError>& errors) {
-  const auto v = r.Query(name);
-  if (!v) return fallback;
-  int n = 0;
-  const auto* end = v->data() + v->size();
-  const auto [p, ec] = std::from_chars(v->data(), end, n);
-  if (ec != std::errc() || p != end || n < lo || n > hi) {
-    errors.push_back({name, "must be an integer " + std::to_string(lo) + "-" + std::to_string(hi)});
-    return fallback;
-  }
-  return n;
 }
 
 std::optional<TimePoint> TimeField(JsonFields& f, const json::object& body, const char* name, bool required) {
@@ -222,8 +209,8 @@ HallInput ParseHall(const Request& r) {
 EventQuery ParseQuery(const Request& r) {
   std::vector<FieldError> errors;
   EventQuery q;
-  q.page = IntParam(r, "page", 1, 1, 1000000, errors);
-  q.size = IntParam(r, "size", 20, 1, kMaxPageSize, errors);
+  q.page = http::QueryInt(r, "page", 1, 1, 1000000, errors);
+  q.size = http::QueryInt(r, "size", 20, 1, kMaxPageSize, errors);
   if (const auto s = r.Query("status")) {
     std::size_t start = 0;
     while (start <= s->size()) {
@@ -368,8 +355,8 @@ void AddRoutes(http::Router& router, CatalogService& service) {
   });
   router.Add(Verb::get, "/api/v1/venues", read, [&service](Request& r) -> Awaitable {
     std::vector<FieldError> errors;
-    const int page = IntParam(r, "page", 1, 1, 1000000, errors);
-    const int size = IntParam(r, "size", 20, 1, kMaxPageSize, errors);
+    const int page = http::QueryInt(r, "page", 1, 1, 1000000, errors);
+    const int size = http::QueryInt(r, "size", 20, 1, kMaxPageSize, errors);
     if (!errors.empty()) throw ApiError(problems::ValidationFailed("Invalid query parameters", std::move(errors)));
     auto body = co_await service.ListVenues(page, size);
     co_return http::Json(Status::ok, body);

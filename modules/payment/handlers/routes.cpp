@@ -3,10 +3,10 @@
 
 #include <boost/json.hpp>
 
-#include <charconv>
 
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/json_fields.hpp"
+#include "ticketd/core/query_params.hpp"
 
 namespace ticketd::payment {
 
@@ -31,19 +31,6 @@ const std::string& UserOf(const Request& r) {
 
 void RequireId(const Request& r) {
   if (!IsUuid(r.Param("paymentId"))) throw ApiError(problems::NotFound("Payment not found"));
-}
-
-int IntParam(const Request& r, const char* name, int fallback, int lo, int hi) {
-  const auto v = r.Query(name);
-  if (!v) return fallback;
-  int n = 0;
-  const auto* end = v->data() + v->size();
-  const auto [p, ec] = std::from_chars(v->data(), end, n);
-  if (ec != std::errc() || p != end || n < lo || n > hi) {
-    throw ApiError(problems::ValidationFailed("Invalid query parameters",
-                                              {{name, "must be an integer " + std::to_string(lo) + "-" + std::to_string(hi)}}));
-  }
-  return n;
 }
 
 std::string Lower(std::string s) {
@@ -103,8 +90,8 @@ void AddRoutes(http::Router& router, PaymentService& service) {
   });
 
   router.Add(Verb::get, "/api/v1/payments", user, [&service](Request& r) -> Awaitable {
-    const int page = IntParam(r, "page", 1, 1, 1000000);
-    const int size = IntParam(r, "size", 20, 1, 100);
+    const int page = http::QueryInt(r, "page", 1, 1, 1000000);
+    const int size = http::QueryInt(r, "size", 20, 1, 100);
     std::string user_id = UserOf(r);
     const auto body = co_await service.List(std::move(user_id), page, size);
     co_return http::Json(Status::ok, body);

@@ -3,11 +3,11 @@
 
 #include <boost/json.hpp>
 
-#include <charconv>
 #include <set>
 
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/json_fields.hpp"
+#include "ticketd/core/query_params.hpp"
 
 namespace ticketd::reservation {
 
@@ -98,19 +98,6 @@ Response FromAnswer(const Answer& a) {
   return res;
 }
 
-int IntParam(const Request& r, const char* name, int fallback, int lo, int hi) {
-  const auto v = r.Query(name);
-  if (!v) return fallback;
-  int n = 0;
-  const auto* end = v->data() + v->size();
-  const auto [p, ec] = std::from_chars(v->data(), end, n);
-  if (ec != std::errc() || p != end || n < lo || n > hi) {
-    throw ApiError(problems::ValidationFailed("Invalid query parameters",
-                                              {{name, "must be an integer " + std::to_string(lo) + "-" + std::to_string(hi)}}));
-  }
-  return n;
-}
-
 }  // namespace
 
 void AddRoutes(http::Router& router, ReservationService& service, int max_seats) {
@@ -165,8 +152,8 @@ void AddRoutes(http::Router& router, ReservationService& service, int max_seats)
       throw ApiError(problems::ValidationFailed("Invalid query parameters",
                                                 {{"status", "must be PENDING, CONFIRMED, CANCELLED or EXPIRED"}}));
     }
-    const int page = IntParam(r, "page", 1, 1, 1000000);
-    const int size = IntParam(r, "size", 20, 1, 100);
+    const int page = http::QueryInt(r, "page", 1, 1, 1000000);
+    const int size = http::QueryInt(r, "size", 20, 1, 100);
     std::string user_id = UserOf(r);
     const auto result = co_await service.List(std::move(user_id), std::move(status), page, size);
     co_return http::Json(Status::ok, result);
