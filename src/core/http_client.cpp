@@ -1,5 +1,6 @@
 #include "ticketd/core/http_client.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -29,7 +31,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <mutex>
 #include <stdexcept>
 #include <system_error>
 
@@ -124,40 +125,42 @@ class Call {
 // Asio cannot cancel a getaddrinfo() already running on its resolver thread,
 // so the coroutine waits on a timer that the resolve handler cancels, and
 // walks away at the deadline; the shared state keeps the resolver alive until
-// its handler runs. The mutex covers executors that are not strands.
+// its handler runs. Everything here runs on one strand: on a multi-threaded
+// executor the handler could otherwise cancel the timer before the wait on it
+// began, leaving the caller waiting out its whole budget.
 struct ResolveState {
   explicit ResolveState(const asio::any_io_executor& executor) : resolver(executor), timer(executor) {}
   tcp::resolver resolver;
   asio::steady_timer timer;
-  std::mutex mu;
   bool done = false;
   error_code ec;
   tcp::resolver::results_type results;
 };
 
-asio::awaitable<tcp::resolver::results_type> Resolve(const Url& url, const Call& call) {
+asio::awaitable<tcp::resolver::results_type> ResolveOnStrand(const Url& url, const Call& call) {
   auto state = std::make_shared<ResolveState>(co_await asio::this_coro::executor);
   state->timer.expires_at(call.deadline());
-  {
-    std::lock_guard lock(state->mu);
-    state->resolver.async_resolve(url.host, url.port, [state](error_code ec, tcp::resolver::results_type results) {
-      std::lock_guard handler_lock(state->mu);
-      state->done = true;
-      state->ec = ec;
-      state->results = std::move(results);
-      state->timer.cancel();
-    });
-  }
+  state->resolver.async_resolve(url.host, url.port, [state](error_code ec, tcp::resolver::results_type results) {
+    state->done = true;
+    state->ec = ec;
+    state->results = std::move(results);
+    state->timer.cancel();
+  });
   error_code wait_ec;
   co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
-  std::unique_lock lock(state->mu);
   if (!state->done) {
     state->resolver.cancel();
-    lock.unlock();
     call.FailIo("resolve", call.Expired() ? error_code(beast::error::timeout) : wait_ec);
   }
   if (state->ec) call.Fail("resolve", state->ec.message(), true);
   co_return std::move(state->results);
+}
+
+asio::awaitable<tcp::resolver::results_type> Resolve(const Url& url, const Call& call) {
+  const asio::any_io_executor strand = asio::make_strand(co_await asio::this_coro::executor);
+  auto on_strand = ResolveOnStrand(url, call);
+  auto resolved = asio::co_spawn(strand, std::move(on_strand), asio::use_awaitable);
+  co_return co_await std::move(resolved);
 }
 
 // Certificate problems are reported by the verify result; the host name check

@@ -480,6 +480,39 @@ TEST_CASE("http client: concurrent HTTPS requests share one client") {
   }
 }
 
+// The resolve step waits on a timer that the resolver's handler cancels; on a
+// multi-threaded executor that handler once ran before the wait began, and the
+// request then sat out its whole budget and failed as a connect timeout. Many
+// concurrent requests by host name make that interleaving likely; none may
+// fail.
+TEST_CASE("http client: concurrent requests by host name on many threads never wait out the budget") {
+  TestServer server(EchoSession);
+  const HttpClient client(Options(std::chrono::milliseconds(20000)));
+  constexpr int kRequests = 400;
+  asio::io_context io;
+  std::vector<std::future<ClientResponse>> results;
+  results.reserve(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    results.push_back(asio::co_spawn(
+        io, client.Send(bhttp::verb::post, server.Url("http", "localhost", "/n"), {}, "r" + std::to_string(i)),
+        asio::use_future));
+  }
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&io] { io.run(); });
+  for (auto& thread : threads) thread.join();
+  int failures = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    try {
+      const auto response = results[static_cast<std::size_t>(i)].get();
+      CHECK(response.body == "r" + std::to_string(i));
+    } catch (const DependencyUnavailable& e) {
+      ++failures;
+      MESSAGE(e.what());
+    }
+  }
+  CHECK(failures == 0);
+}
+
 TEST_CASE("http client: oversized and malformed responses") {
   TestServer server(EchoSession);
   ClientOptions options = Options();
