@@ -280,14 +280,16 @@ asio::awaitable<void> Server::AcceptLoop() {
       std::erase_if(conns_, [](const auto& w) { return w.expired(); });
       conns_.push_back(conn);
     }
+    // Counted here, not when Serve starts: a burst of accepts must see every
+    // connection already taken, or it could pass max_connections.
+    connections_.fetch_add(1);
+    connections_gauge_->Add(1);
     auto ex = conn->stream.get_executor();
     asio::co_spawn(ex, Serve(std::move(conn)), asio::detached);
   }
 }
 
 asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
-  connections_.fetch_add(1);
-  connections_gauge_->Add(1);
   beast::tcp_stream& stream = conn->stream;
   beast::flat_buffer buffer;
   boost::system::error_code ec;

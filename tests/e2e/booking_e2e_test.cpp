@@ -252,15 +252,17 @@ TEST_CASE("booking e2e: declined card → payment FAILED → reservation CANCELL
 }
 
 TEST_CASE("booking e2e: the hold expires before the money arrives — automatic refund, the seat is never sold twice") {
-  Shop shop(std::map<std::string, std::string>{{"TICKETD_RESERVATION_HOLD_SECONDS", "2"}});
+  // Long enough for the payment to start on a slow machine, short for the test.
+  Shop shop(std::map<std::string, std::string>{{"TICKETD_RESERVATION_HOLD_SECONDS", "5"}});
   const auto late = shop.Customer();
   const auto next = shop.Customer();
   const auto seats = shop.Seats();
   const auto hold = shop.Hold(late, {seats[7]});
   const auto payment = shop.StartPayment(late, hold);
   const std::string payment_id = Str(payment, "paymentId");
-  REQUIRE(Eventually([&] { return shop.ReservationStatus(late, Str(hold, "reservationId")) == "EXPIRED"; }, 10s));
-  CHECK(shop.SeatStatus(seats[7]) == "AVAILABLE");
+  REQUIRE(Eventually([&] { return shop.ReservationStatus(late, Str(hold, "reservationId")) == "EXPIRED"; }));
+  // The sweeper frees the live seat map right after its commit.
+  REQUIRE(Eventually([&] { return shop.SeatStatus(seats[7]) == "AVAILABLE"; }));
   // Someone else takes the seat, then the late customer pays (webhook on).
   const auto other = shop.Hold(next, {seats[7]});
   REQUIRE(shop.Pay(payment_id, "4242424242424242").result_int() == 200);
@@ -347,13 +349,14 @@ TEST_CASE("booking e2e: webhooks — bad signature or stale timestamp → 401 an
 }
 
 TEST_CASE("booking e2e: a stalled gateway leaves the payment PENDING until reconciliation settles it") {
-  Shop shop;
+  // A long stall: the PENDING checks below must land inside it on a slow machine.
+  Shop shop(std::map<std::string, std::string>{{"TICKETD_PAYMENT_SANDBOX_STALL_MS", "10000"}});
   const auto user = shop.Customer();
   const auto seats = shop.Seats();
   const auto hold = shop.Hold(user, {seats[13]});
   const auto payment = shop.StartPayment(user, hold);
   const std::string payment_id = Str(payment, "paymentId");
-  // Paid, but the gateway stops answering about it for 4 s and sends no webhook.
+  // Paid, but the gateway stops answering about it for 10 s and sends no webhook.
   REQUIRE(shop.Pay(payment_id, "4000000000000119").result_int() == 200);
   auto confirm = shop.Call(bhttp::verb::post, "/payments/" + payment_id + "/confirm", user);
   CHECK(confirm.result_int() == 503);

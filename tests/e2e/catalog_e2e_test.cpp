@@ -340,7 +340,7 @@ TEST_CASE("catalog e2e: the seat map answers 304 for its ETag, gzips, and change
     tx.commit();
   }
   c.process->Signal(SIGTERM);
-  REQUIRE(c.process->Wait(10s) == 0);
+  REQUIRE(c.process->Wait(30s) == 0);
   c.process = std::make_unique<test::TicketdProcess>(std::vector<std::string>{}, test::E2eEnv(c.db.url()));
   c.port = c.process->WaitListening();
   REQUIRE(test::WaitReady(c.port));
@@ -398,7 +398,7 @@ TEST_CASE("catalog e2e: edits are limited once on sale, cancel publishes EventCa
   // Exactly one EventCancelled, published to Kafka by the relay.
   pqxx::connection conn(c.db.url());
   bool published = false;
-  for (int i = 0; i < 100 && !published; ++i) {
+  for (int i = 0; i < 300 && !published; ++i) {
     pqxx::work tx(conn);
     const auto rows = tx.exec_params(
         "SELECT count(*), bool_and(published_at IS NOT NULL), min(envelope->'payload'->>'reason') FROM catalog.outbox "

@@ -26,13 +26,16 @@ struct Edge {
   Edge() {
     auto env = test::E2eEnv(db.url());
     env["TICKETD_EDGE_RATE_LIMIT_AUTH_PER_IP"] = "3";
-    env["TICKETD_EDGE_RATE_LIMIT_WINDOW_SECONDS"] = "3";  // one token back per second
+    // One token back every 5 s: the burst below must not see a refill even on
+    // a slow machine.
+    env["TICKETD_EDGE_RATE_LIMIT_WINDOW_SECONDS"] = "15";
     env["TICKETD_EDGE_CORS_ORIGINS"] = kOrigin;
     // Loopback is not a trusted proxy: X-Forwarded-For from it is a spoof.
     env["TICKETD_EDGE_TRUSTED_PROXIES"] = "10.255.0.0/16";
     process = std::make_unique<test::TicketdProcess>(std::vector<std::string>{}, env);
     port = process->WaitListening();
     REQUIRE(port != 0);
+    REQUIRE(test::WaitReady(port));
   }
   test::HttpResponse Login(const std::map<std::string, std::string>& headers = {}) {
     return test::Request(port, http::verb::post, "/api/v1/auth/login", "{}", headers);
@@ -68,7 +71,7 @@ TEST_CASE("e2e edge: 429 RATE_LIMITED with Retry-After and RateLimit headers, sp
   for (int i = 0; i < 3; ++i) {
     const auto r = e.Login({{"X-Forwarded-For", "198.51.100." + std::to_string(i)}});
     CHECK(r.result_int() != 429);
-    CHECK(r["RateLimit-Policy"] == "\"auth-ip\";q=3;w=3");
+    CHECK(r["RateLimit-Policy"] == "\"auth-ip\";q=3;w=15");
   }
   auto r = e.Login();
   REQUIRE(r.result_int() == 429);
@@ -81,7 +84,7 @@ TEST_CASE("e2e edge: 429 RATE_LIMITED with Retry-After and RateLimit headers, sp
   REQUIRE_FALSE(retry_after.empty());
   CHECK(retry_after.find_first_not_of("0123456789") == std::string::npos);
   CHECK(std::stoi(retry_after) >= 1);
-  CHECK(r["RateLimit-Policy"] == "\"auth-ip\";q=3;w=3");
+  CHECK(r["RateLimit-Policy"] == "\"auth-ip\";q=3;w=15");
   CHECK(r["RateLimit"].starts_with("\"auth-ip\";r=0;t="));
   CHECK(r["X-Content-Type-Options"] == "nosniff");
 

@@ -107,16 +107,23 @@ TEST_CASE("db pool: a full queue is refused at once") {
   o.max_queue = 1;
   db::Pool pool(o, nullptr);
   std::latch started(1);
+  std::latch release(1);
   std::thread slow([&] {
-    pool.RunSync([&](pqxx::connection& c) {
+    pool.RunSync([&](pqxx::connection&) {
       started.count_down();
-      pqxx::nontransaction(c).exec("SELECT pg_sleep(0.5)");
+      release.wait();  // the only connection stays busy until the check below is done
     });
   });
   started.wait();
   std::thread queued([&] { pool.RunSync([](pqxx::connection&) {}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Polled, not slept: the queued job must be in the queue before the check.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pool.QueueDepth() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(pool.QueueDepth() == 1);
   CHECK_THROWS_AS(pool.RunSync([](pqxx::connection&) {}), DependencyUnavailable);
+  release.count_down();
   slow.join();
   queued.join();
 }

@@ -315,7 +315,7 @@ TEST_CASE("events: poison message → DLQ and the partition moves on — unknown
 
   // The handler is fixed; the manual replay re-publishes both DLQ messages.
   fixed = true;
-  CHECK(events::ReplayDlq(f.cluster, "dlq.alpha", 3s) == 2);
+  CHECK(events::ReplayDlq(f.cluster, "dlq.alpha", 15s) == 2);  // returns as soon as the DLQ is drained
   REQUIRE(WaitFor([&] { return Scalar(f.db.url(), "SELECT count(*) FROM beta.applied") == 3; }, 60s));
   CHECK(Text(f.db.url(), "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM beta.applied") == "1,2,3");
   // The garbage is still garbage: it is dead-lettered again, nothing else.
@@ -365,7 +365,7 @@ TEST_CASE("events: two relays on one outbox → one publishes — the other take
   a->Start();
   b->Start();
   consumer.Start();
-  REQUIRE(WaitFor([&] { return a->leader() || b->leader(); }, 10s));
+  REQUIRE(WaitFor([&] { return a->leader() || b->leader(); }, 30s));
   std::this_thread::sleep_for(500ms);
   CHECK(a->leader() != b->leader());  // exactly one
   WriteEvents(alpha, 10, 10);
@@ -374,7 +374,7 @@ TEST_CASE("events: two relays on one outbox → one publishes — the other take
   auto& leader = a->leader() ? a : b;
   auto& follower = a->leader() ? b : a;
   leader->Stop();
-  REQUIRE(WaitFor([&] { return follower->leader(); }, 10s));
+  REQUIRE(WaitFor([&] { return follower->leader(); }, 30s));
   WriteEvents(alpha, 10, 10, 100, 10);
   REQUIRE(WaitFor([&] { return Scalar(f.db.url(), "SELECT count(*) FROM beta.applied") >= 200; }, 60s));
   std::this_thread::sleep_for(500ms);
@@ -399,5 +399,5 @@ TEST_CASE("events: published rows are purged after the retention") {
   relay.Start();
   REQUIRE(WaitFor([&] { return Scalar(f.db.url(), "SELECT count(*) FROM alpha.outbox WHERE published_at IS NULL") == 0; }, 30s));
   // The first pass purged the 10 old rows; the new one is purged on the next pass (a minute later).
-  REQUIRE(WaitFor([&] { return Scalar(f.db.url(), "SELECT count(*) FROM alpha.outbox") <= 1; }, 10s));
+  REQUIRE(WaitFor([&] { return Scalar(f.db.url(), "SELECT count(*) FROM alpha.outbox") <= 1; }, 30s));
 }

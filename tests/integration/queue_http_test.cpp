@@ -131,7 +131,7 @@ class Stream {
     socket_.non_blocking(true);
   }
   /// Reads until `needle` appears (true) or the deadline / EOF (false).
-  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 5s) {
+  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 30s) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (data_.find(needle) == std::string::npos) {
       if (eof_ || std::chrono::steady_clock::now() > until) return false;
@@ -240,7 +240,7 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   auto r = h.Call(bhttp::verb::get, "/queue/" + event + "/stream", user);
   CHECK(r.result_int() == 429);
   // Heartbeats keep proxies from cutting an idle stream.
-  CHECK(s1.WaitFor(": keep-alive", 5s));
+  CHECK(s1.WaitFor(": keep-alive", 15s));
 
   // The admission reaches the stream as it happens.
   REQUIRE(h.service->SchedulerTick() == 1);
@@ -248,7 +248,7 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   REQUIRE(s1.WaitFor("event: admitted"));
   CHECK(s1.data().find("\"reservationToken\":\"qr_") != std::string::npos);
   CHECK(s2.WaitFor("event: admitted"));
-  CHECK(s1.WaitClosed(3s));
+  CHECK(s1.WaitClosed(15s));
   // Slots are released when streams end: a new stream opens (and ends at once: admitted).
   Stream s3(h.server->port(), "/queue/" + event + "/stream", user);
   CHECK(s3.WaitFor("event: admitted"));
@@ -263,6 +263,6 @@ TEST_CASE("queue http: a draining server ends open streams") {
   REQUIRE(s.WaitFor("event: position"));
   CHECK(h.server->InFlight() == 0);  // a stream does not hold the drain
   h.server->BeginDrain();
-  CHECK(s.WaitClosed(3s));
+  CHECK(s.WaitClosed(15s));
   CHECK(s.data().find("0\r\n\r\n") != std::string::npos);  // the chunked stream ended properly
 }

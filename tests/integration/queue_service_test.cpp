@@ -535,7 +535,14 @@ TEST_CASE("queue service: two schedulers on one database never double-admit") {
   Instance& follower = &leader == &a ? b : a;
   leader.service.Stop();
   d.Exec("UPDATE queue.entries SET token_expires_at = now() - interval '1 second' WHERE status = 'ADMITTED'");
-  follower.service.SchedulerTick();
+  // The server frees the old leader's advisory lock when its backend exits,
+  // a moment after the client closed: tick until the follower leads.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    follower.service.SchedulerTick();
+    if (follower.service.LeadEvents().size() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
   CHECK(follower.service.LeadEvents().size() == 1);
   CHECK(d.Query("SELECT count(*) FROM queue.entries WHERE status = 'EXPIRED'")[0][0].as<int>() == 50);
   CHECK(d.Query("SELECT count(*) FROM queue.entries WHERE status = 'ADMITTED'")[0][0].as<int>() == 7);

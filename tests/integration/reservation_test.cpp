@@ -274,7 +274,8 @@ TEST_CASE("reservation: holds racing the expiry sweeper never double-book and ex
   f.service->SweepOnce();
   f.CheckInvariants();
   CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE status = 'PENDING'") == 0);
-  CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE status = 'EXPIRED'") >= 6);
+  // Round 0 always wins seats, and so does a round 1.2 s later (those 1 s holds are gone by then).
+  CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE status = 'EXPIRED'") >= 2);
   CHECK(f.Scalar("SELECT count(*) FROM reservation.outbox WHERE event_type = 'ReservationExpired'") ==
         f.Scalar("SELECT count(*) FROM reservation.reservations WHERE status = 'EXPIRED'"));
   // Every seat is AVAILABLE again in the live map.

@@ -398,7 +398,7 @@ TEST_CASE("http client: a silent server times out within the budget, retryable")
     const auto failure = GetFailure(client, server.Url(scheme, "127.0.0.1", "/"));
     const auto elapsed = std::chrono::steady_clock::now() - started;
     CHECK(elapsed >= std::chrono::milliseconds(250));
-    CHECK(elapsed < std::chrono::milliseconds(2000));
+    CHECK(elapsed < std::chrono::milliseconds(5000));  // the budget, not the server's 30 s
     CHECK(failure.IsRetryable());
     CHECK(failure.dependency() == "127.0.0.1");
     CHECK(Contains(failure.reason(), "timed out after 300 ms"));
