@@ -118,7 +118,7 @@ Row ReadRow(const pqxx::row& r) {
 void LoadSeats(pqxx::work& tx, Row& row) {
   row.seats.clear();
   for (const auto& s : tx.exec_params("SELECT seat_id, label, grade, price FROM reservation.reservation_seats "
-                                      "WHERE reservation_id = $1 AND fence = $2 ORDER BY created_at, label",
+                                      "WHERE reservation_id = $1 AND fence = $2 ORDER BY created_at, label COLLATE \"C\"",
                                       row.id, row.fence)) {
     row.seats.push_back({s[0].as<std::string>(), s[1].as<std::string>(), s[2].as<std::string>(), s[3].as<std::int64_t>()});
   }
@@ -218,46 +218,40 @@ ReservationService::~ReservationService() { Stop(); }
 
 // ---------------------------------------------------------------- idempotency
 
-boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_id, std::string key,
-                                                              std::string operation, std::string request_hash,
-                                                              std::string request_id,
-                                                              std::function<boost::asio::awaitable<Answer>()> work) {
-  enum class Claim { kOwn, kReplay, kMismatch, kBusy };
-  struct Claimed {
-    Claim claim = Claim::kOwn;
-    Answer answer;
-  };
-  const auto stale = static_cast<std::int64_t>(options_.idempotency_stale.count());
-  const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
-    // Asynchronous commit is safe here: WAL is flushed in order, so the
-    // (synchronous) commit of the work this key guards makes the claim durable
-    // too; a claim lost in a crash guarded nothing that happened.
-    tx.exec0("SET LOCAL synchronous_commit = off");
-    Claimed c;
-    const auto inserted = tx.exec_params(
-        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
-        "VALUES ($1, $2, $3, $4, 'IN_PROGRESS') ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
-        user_id, key, operation, request_hash);
-    if (!inserted.empty()) return c;
-    const auto row = tx.exec_params1(
-        "SELECT operation, request_hash, state, coalesce(response_status, 0), coalesce(response_body, ''), "
-        "created_at < now() - make_interval(secs => $3) FROM reservation.idempotency_keys "
-        "WHERE user_id = $1 AND key = $2 FOR UPDATE",
-        user_id, key, stale);
-    if (row[0].as<std::string>() != operation || row[1].as<std::string>() != request_hash) {
-      c.claim = Claim::kMismatch;
-    } else if (row[2].as<std::string>() == "DONE") {
-      c.claim = Claim::kReplay;
-      c.answer = {row[3].as<int>(), row[4].as<std::string>(), {}};
-    } else if (row[5].as<bool>()) {
-      // The first attempt died half-way: take the key over.
-      tx.exec_params0("UPDATE reservation.idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2", user_id, key);
-    } else {
-      c.claim = Claim::kBusy;
-    }
-    return c;
-  });
-  if (claimed.claim == Claim::kReplay) co_return claimed.answer;
+namespace {
+
+enum class Claim { kOwn, kReplay, kMismatch, kBusy };
+struct Claimed {
+  Claim claim = Claim::kOwn;
+  Answer answer;
+};
+
+// The key (user, key) exists: what it says about this request. A stale
+// IN_PROGRESS key (its first attempt died half-way) is taken over.
+Claimed JudgeExistingKey(pqxx::work& tx, const std::string& user_id, const std::string& key, const std::string& operation,
+                         const std::string& request_hash, std::int64_t stale_seconds) {
+  Claimed c;
+  const auto row = tx.exec_params1(
+      "SELECT operation, request_hash, state, coalesce(response_status, 0), coalesce(response_body, ''), "
+      "created_at < now() - make_interval(secs => $3) FROM reservation.idempotency_keys "
+      "WHERE user_id = $1 AND key = $2 FOR UPDATE",
+      user_id, key, stale_seconds);
+  if (row[0].as<std::string>() != operation || row[1].as<std::string>() != request_hash) {
+    c.claim = Claim::kMismatch;
+  } else if (row[2].as<std::string>() == "DONE") {
+    c.claim = Claim::kReplay;
+    c.answer = {row[3].as<int>(), row[4].as<std::string>(), {}};
+  } else if (row[5].as<bool>()) {
+    tx.exec_params0("UPDATE reservation.idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2", user_id, key);
+  } else {
+    c.claim = Claim::kBusy;
+  }
+  return c;
+}
+
+// Replays, or refuses with 422 / 409; returns nothing when the key is ours.
+std::optional<Answer> Settle(const Claimed& claimed) {
+  if (claimed.claim == Claim::kReplay) return claimed.answer;
   if (claimed.claim == Claim::kMismatch) {
     Throw(422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused",
           "This Idempotency-Key was used for a different request; use a new key");
@@ -265,6 +259,29 @@ boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_i
   if (claimed.claim == Claim::kBusy) {
     Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "A request with this Idempotency-Key is still being processed");
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_id, std::string key,
+                                                              std::string operation, std::string request_hash,
+                                                              std::string request_id,
+                                                              std::function<boost::asio::awaitable<Answer>()> work) {
+  const auto stale = static_cast<std::int64_t>(options_.idempotency_stale.count());
+  const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
+    // Asynchronous commit is safe here: WAL is flushed in order, so the
+    // (synchronous) commit of the work this key guards makes the claim durable
+    // too; a claim lost in a crash guarded nothing that happened.
+    tx.exec0("SET LOCAL synchronous_commit = off");
+    const auto inserted = tx.exec_params(
+        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
+        "VALUES ($1, $2, $3, $4, 'IN_PROGRESS') ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+        user_id, key, operation, request_hash);
+    if (!inserted.empty()) return Claimed{};
+    return JudgeExistingKey(tx, user_id, key, operation, request_hash, stale);
+  });
+  if (auto settled = Settle(claimed)) co_return *settled;
   Answer answer;
   std::exception_ptr failure;
   try {
@@ -279,16 +296,26 @@ boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_i
     failure = std::current_exception();  // not an answer (Postgres down, a bug)
   }
   if (failure) {
-    // Forget the key so that a retry runs again (if this fails too, the key goes
-    // stale and can be retried after idempotency_stale).
-    try {
-      co_await pool_.Transact([&](pqxx::work& tx) {
-        tx.exec_params0("DELETE FROM reservation.idempotency_keys WHERE user_id = $1 AND key = $2", user_id, key);
-      });
-    } catch (const std::exception&) {
-    }
+    co_await ForgetKey(user_id, key);
     std::rethrow_exception(failure);
   }
+  co_await RecordAnswer(user_id, key, answer);
+  co_return answer;
+}
+
+boost::asio::awaitable<void> ReservationService::ForgetKey(const std::string& user_id, const std::string& key) {
+  // So that a retry runs again (if this fails too, the key goes stale and can
+  // be retried after idempotency_stale).
+  try {
+    co_await pool_.Transact([&](pqxx::work& tx) {
+      tx.exec_params0("DELETE FROM reservation.idempotency_keys WHERE user_id = $1 AND key = $2", user_id, key);
+    });
+  } catch (const std::exception&) {
+  }
+}
+
+boost::asio::awaitable<void> ReservationService::RecordAnswer(const std::string& user_id, const std::string& key,
+                                                              const Answer& answer) {
   co_await pool_.Transact([&](pqxx::work& tx) {
     // Asynchronous commit: the effect itself committed synchronously; losing
     // this answer in a crash leaves the key IN_PROGRESS, retried after
@@ -299,6 +326,29 @@ boost::asio::awaitable<Answer> ReservationService::Idempotent(std::string user_i
         "WHERE user_id = $1 AND key = $2",
         user_id, key, answer.status, answer.body);
   });
+}
+
+boost::asio::awaitable<Answer> ReservationService::RememberFailure(const std::string& user_id, const std::string& key,
+                                                                   const std::string& operation,
+                                                                   const std::string& request_hash, Answer answer) {
+  const auto stale = static_cast<std::int64_t>(options_.idempotency_stale.count());
+  const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
+    tx.exec0("SET LOCAL synchronous_commit = off");  // a lost failure answer is simply computed again
+    const auto inserted = tx.exec_params(
+        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state, response_status, response_body) "
+        "VALUES ($1, $2, $3, $4, 'DONE', $5, $6) ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+        user_id, key, operation, request_hash, answer.status, answer.body);
+    if (!inserted.empty()) return Claimed{};
+    auto c = JudgeExistingKey(tx, user_id, key, operation, request_hash, stale);
+    if (c.claim == Claim::kOwn) {  // a stale attempt's key, taken over: this answer is the key's answer
+      tx.exec_params0(
+          "UPDATE reservation.idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 "
+          "WHERE user_id = $1 AND key = $2",
+          user_id, key, answer.status, answer.body);
+    }
+    return c;
+  });
+  if (auto settled = Settle(claimed)) co_return *settled;
   co_return answer;
 }
 
@@ -333,21 +383,74 @@ boost::asio::awaitable<ReservationService::Resolved> ReservationService::Resolve
   co_return out;
 }
 
+// The common case costs one transaction with four statements: the key is
+// claimed inside the hold's own transaction (it commits with the hold or not
+// at all). A key that exists already — a retry, a concurrent duplicate, a
+// different body — goes through Idempotent() as before.
 boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
-  std::string hash = Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
-  std::string user = in.user_id;
-  std::string key = in.idempotency_key;
-  std::string request_id = in.request_id;
-  std::function<boost::asio::awaitable<Answer>()> work = [this, in]() -> boost::asio::awaitable<Answer> {
+  const std::string hash = Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
+  const std::string op = "hold";
+  std::optional<Answer> answer;
+  bool claimed = false;  // the key is ours, IN_PROGRESS, committed with the hold
+  std::exception_ptr failure;
+  std::optional<Answer> definite_failure;
+  try {
     HoldInput copy = in;
-    co_return co_await HoldOnce(std::move(copy));
-  };
-  std::string op = "hold";
-  co_return co_await Idempotent(std::move(user), std::move(key), std::move(op), std::move(hash), std::move(request_id),
-                                std::move(work));
+    answer = co_await HoldOnce(std::move(copy), &hash, &claimed);
+  } catch (const ApiError& e) {
+    if (e.problem().status >= 500) {
+      failure = std::current_exception();
+    } else {
+      definite_failure = ProblemAnswer(e, in.request_id);
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    if (claimed) co_await ForgetKey(in.user_id, in.idempotency_key);
+    std::rethrow_exception(failure);
+  }
+  if (definite_failure) {
+    if (claimed) {
+      co_await RecordAnswer(in.user_id, in.idempotency_key, *definite_failure);
+      co_return *definite_failure;
+    }
+    // Nothing was written: remember this answer, unless the key already has
+    // one (a retry of a hold that used its queue token up gets that hold back).
+    co_return co_await RememberFailure(in.user_id, in.idempotency_key, op, hash, std::move(*definite_failure));
+  }
+  if (!answer) {
+    std::function<boost::asio::awaitable<Answer>()> work = [this, in]() -> boost::asio::awaitable<Answer> {
+      HoldInput again = in;
+      auto held = co_await HoldOnce(std::move(again), nullptr, nullptr);
+      co_return std::move(*held);
+    };
+    std::string user = in.user_id;
+    std::string key = in.idempotency_key;
+    std::string operation = op;
+    std::string request_hash = hash;
+    std::string request_id = in.request_id;
+    co_return co_await Idempotent(std::move(user), std::move(key), std::move(operation), std::move(request_hash),
+                                  std::move(request_id), std::move(work));
+  }
+  co_await RecordAnswer(in.user_id, in.idempotency_key, *answer);
+  co_return std::move(*answer);
 }
 
-boost::asio::awaitable<Answer> ReservationService::HoldOnce(HoldInput in) {
+namespace {
+
+std::string SeatsForInsert(const std::vector<catalog::SeatQuote>& seats) {
+  json::array out;
+  for (const auto& s : seats) {
+    out.push_back(json::object{{"seat_id", s.seat_id}, {"label", s.label}, {"grade", s.grade}, {"price", s.price}});
+  }
+  return json::serialize(out);
+}
+
+}  // namespace
+
+boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldInput in, const std::string* claim_hash,
+                                                                           bool* claimed) {
   std::string token = in.queue_token;
   std::string user_for_token = in.user_id;
   std::string event_for_token = in.event_id;
@@ -359,60 +462,110 @@ boost::asio::awaitable<Answer> ReservationService::HoldOnce(HoldInput in) {
   const std::string id = NewUuid();
   const auto hold_seconds = static_cast<std::int64_t>(options_.hold_ttl.count());
   const events::Metadata meta{in.request_id, in.request_id, in.user_id};
-  auto row = co_await pool_.Transact([&](pqxx::work& tx) {
-    // One user's holds for one event are serialized: the per-user limit holds under concurrency.
-    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "hold:" + in.user_id + ":" + in.event_id);
-    // Holds that timed out but were not swept yet give their seats up now.
-    const auto stale = tx.exec_params(
-        "SELECT r.id FROM reservation.reservations r WHERE r.status = 'PENDING' AND r.hold_expires_at <= now() "
-        "AND r.id IN (SELECT s.reservation_id FROM reservation.reservation_seats s "
-        "             WHERE s.event_id = $1 AND s.seat_id = ANY($2::uuid[]) AND s.active) "
-        "FOR UPDATE SKIP LOCKED",
-        in.event_id, UuidArray(in.seat_ids));
-    for (const auto& s : stale) {
-      const events::Metadata system{in.request_id, in.request_id, ""};
-      EndReservation(tx, s[0].as<std::string>(), "EXPIRED", "HOLD_EXPIRED", system);
-      if (expired_ != nullptr) expired_->Inc();
+  const std::string seats_json = SeatsForInsert(resolved.seats);
+  struct Held {
+    bool key_taken = false;
+    Row row;
+  };
+  auto held = co_await pool_.Transact([&](pqxx::work& tx) {
+    Held out;
+    // One user's holds for one event are serialized (the per-user limit holds
+    // under concurrency); the Idempotency-Key is claimed under that lock.
+    const std::string lock_key = "hold:" + in.user_id + ":" + in.event_id;
+    if (claim_hash != nullptr) {
+      const auto claim = tx.exec_params(
+          "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
+          "SELECT $1, $2, 'hold', $3, 'IN_PROGRESS' FROM (SELECT pg_advisory_xact_lock(hashtextextended($4, 0))) l "
+          "ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
+          in.user_id, in.idempotency_key, *claim_hash, lock_key);
+      if (claim.empty()) {
+        out.key_taken = true;
+        return out;
+      }
+    } else {
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_key);
     }
-    const auto held = tx.exec_params1(
-                            "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 AND active",
-                            in.user_id, in.event_id)[0]
-                          .as<std::int64_t>();
-    if (held + static_cast<std::int64_t>(in.seat_ids.size()) > options_.max_seats_per_user) {
+    // A fresh snapshot after the lock: what this user holds now, holds on
+    // these seats that timed out but were not swept yet, the fence and the clock.
+    const std::string count_sql =
+        "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 AND active";
+    const auto state = tx.exec_params1(
+        "SELECT (" + count_sql + "), "
+        "ARRAY(SELECT r.id::text FROM reservation.reservations r WHERE r.status = 'PENDING' AND r.hold_expires_at <= now() "
+        "      AND r.id IN (SELECT s.reservation_id FROM reservation.reservation_seats s "
+        "                   WHERE s.event_id = $2 AND s.seat_id = ANY($3::uuid[]) AND s.active) "
+        "      FOR UPDATE OF r SKIP LOCKED), "
+        "nextval('reservation.fence_seq'), " + Us("now()"),
+        in.user_id, in.event_id, UuidArray(in.seat_ids));
+    auto held_count = state[0].as<std::int64_t>();
+    auto stale = state[1].as_array();
+    std::vector<std::string> stale_ids;
+    for (auto [kind, text] = stale.get_next(); kind != pqxx::array_parser::juncture::done; std::tie(kind, text) = stale.get_next()) {
+      if (kind == pqxx::array_parser::juncture::string_value) stale_ids.push_back(text);
+    }
+    if (!stale_ids.empty()) {
+      const events::Metadata system{in.request_id, in.request_id, ""};
+      for (const auto& stale_id : stale_ids) {
+        EndReservation(tx, stale_id, "EXPIRED", "HOLD_EXPIRED", system);
+        if (expired_ != nullptr) expired_->Inc();
+      }
+      held_count = tx.exec_params1(count_sql, in.user_id, in.event_id)[0].as<std::int64_t>();
+    }
+    if (held_count + static_cast<std::int64_t>(in.seat_ids.size()) > options_.max_seats_per_user) {
       Throw(422, "SEAT_LIMIT_EXCEEDED", "Seat limit exceeded",
             "At most " + std::to_string(options_.max_seats_per_user) + " seats per person for this event (you already hold or booked " +
-                std::to_string(held) + ")");
+                std::to_string(held_count) + ")");
     }
-    const auto fence = tx.exec1("SELECT nextval('reservation.fence_seq')")[0].as<std::int64_t>();
-    tx.exec_params0(
-        "INSERT INTO reservation.reservations (id, user_id, event_id, status, total_amount, fence, hold_expires_at) "
-        "VALUES ($1, $2, $3, 'PENDING', $4, $5, now() + make_interval(secs => $6))",
-        id, in.user_id, in.event_id, resolved.total, fence, hold_seconds);
-    // Inserted in seat-id order: two holds over the same seats never wait on each other in a cycle.
-    auto ordered = resolved.seats;
-    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.seat_id < b.seat_id; });
-    std::vector<std::string> lost;
-    for (const auto& s : ordered) {
-      const auto ins = tx.exec_params(
-          "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING 1",
-          id, in.event_id, s.seat_id, in.user_id, s.label, s.grade, s.price, fence);
-      if (ins.empty()) lost.push_back(s.label);
-    }
-    if (!lost.empty()) {
+    const auto fence = state[2].as<std::int64_t>();
+    const auto now_us = state[3].as<std::int64_t>();
+    // The reservation and its seat rows in one statement; the seat rows go in
+    // seat-id order, so two holds over the same seats never wait on each
+    // other in a cycle. The unique index on active seat rows decides.
+    const auto inserted = tx.exec_params(
+        "WITH r AS (INSERT INTO reservation.reservations (id, user_id, event_id, status, total_amount, fence, hold_expires_at, "
+        "                                                 created_at, updated_at) "
+        "           VALUES ($1, $2, $3, 'PENDING', $4, $5, now() + make_interval(secs => $6), now(), now()) RETURNING id) "
+        "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
+        "SELECT r.id, $3, s.seat_id, $2, s.label, s.grade, s.price, $5 "
+        "FROM r, jsonb_to_recordset($7::jsonb) AS s(seat_id uuid, label text, grade text, price bigint) "
+        "ORDER BY s.seat_id "
+        "ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING seat_id::text",
+        id, in.user_id, in.event_id, resolved.total, fence, hold_seconds, seats_json);
+    if (inserted.size() != resolved.seats.size()) {
+      std::set<std::string> got;
+      for (const auto& r : inserted) got.insert(r[0].as<std::string>());
       std::string labels;
-      for (const auto& l : lost) labels += (labels.empty() ? "" : ", ") + l;
+      std::size_t lost = 0;
+      for (const auto& seat : resolved.seats) {
+        if (got.contains(seat.seat_id)) continue;
+        labels += (labels.empty() ? "" : ", ") + seat.label;
+        ++lost;
+      }
       // Throwing rolls the whole hold back: all seats or none.
       Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable",
-            (lost.size() == 1 ? "Seat " : "Seats ") + labels + (lost.size() == 1 ? " is" : " are") + " held by another customer");
+            (lost == 1 ? "Seat " : "Seats ") + labels + (lost == 1 ? " is" : " are") + " held by another customer");
     }
-    auto r = *LoadRow(tx, id, false);
+    Row& r = out.row;
+    r.id = id;
+    r.user_id = in.user_id;
+    r.event_id = in.event_id;
+    r.status = "PENDING";
+    r.total = resolved.total;
+    r.fence = fence;
+    r.hold_expires_us = now_us + hold_seconds * 1000000;
+    r.created_us = now_us;
+    r.updated_us = now_us;
+    for (const auto& seat : resolved.seats) r.seats.push_back({seat.seat_id, seat.label, seat.grade, seat.price});
+    std::sort(r.seats.begin(), r.seats.end(), [](const auto& a, const auto& b) { return a.label < b.label; });
     Publish(tx, domain::kReservationHeld, r,
             {{"seats", SeatsJson(r.seats)}, {"totalAmount", r.total}, {"fence", r.fence},
              {"holdExpiresAt", FormatRfc3339(FromMicros(r.hold_expires_us))}, {"releasedSeatIds", json::array{}}},
             meta);
-    return r;
+    return out;
   });
+  if (held.key_taken) co_return std::nullopt;
+  if (claimed != nullptr) *claimed = claim_hash != nullptr;
+  const Row& row = held.row;
   seat_map_.SeatsHeld(in.event_id, id, in.seat_ids);
 
   // The payment token first, then the queue token is used up: a failure in
@@ -548,31 +701,44 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
   co_return co_await Get(std::move(user_id), std::move(reservation_id));
 }
 
-std::vector<std::string> ReservationService::EndReservation(pqxx::work& tx, const std::string& reservation_id,
-                                                            const std::string& status, const std::string& reason,
-                                                            const events::Metadata& meta) {
-  auto row = LoadRow(tx, reservation_id, true);
-  if (!row || (row->status != "PENDING" && row->status != "CONFIRMED")) return {};
-  const bool was_confirmed = row->status == "CONFIRMED";
-  tx.exec_params0("UPDATE reservation.reservations SET status = $2, cancel_reason = $3, updated_at = now(), ended_at = now() "
-                  "WHERE id = $1",
-                  reservation_id, status, reason);
-  tx.exec_params0("UPDATE reservation.reservation_seats SET active = false, released_at = now() WHERE reservation_id = $1 AND active",
-                  reservation_id);
+namespace {
+
+// Ends a reservation whose row `tx` holds locked (LoadRow FOR UPDATE): status,
+// seats inactive, the domain event. Returns the seat ids released.
+std::vector<std::string> EndLockedReservation(pqxx::work& tx, const Row& locked, const std::string& status,
+                                              const std::string& reason, const events::Metadata& meta) {
+  const std::string& reservation_id = locked.id;
+  if (locked.status != "PENDING" && locked.status != "CONFIRMED") return {};
+  const bool was_confirmed = locked.status == "CONFIRMED";
+  tx.exec_params0(
+      "WITH seats AS (UPDATE reservation.reservation_seats SET active = false, released_at = now() "
+      "               WHERE reservation_id = $1 AND active) "
+      "UPDATE reservation.reservations SET status = $2, cancel_reason = $3, updated_at = now(), ended_at = now() WHERE id = $1",
+      reservation_id, status, reason);
   if (status == "EXPIRED") {
-    Publish(tx, domain::kReservationExpired, *row, {{"reason", reason}}, meta);
+    Publish(tx, domain::kReservationExpired, locked, {{"reason", reason}}, meta);
   } else {
-    Publish(tx, domain::kReservationCancelled, *row,
+    Publish(tx, domain::kReservationCancelled, locked,
             {{"wasConfirmed", was_confirmed},
              {"refundRequested", was_confirmed && reason != "PAYMENT_REFUNDED"},
              {"reason", reason},
-             {"paymentId", row->payment_id.empty() ? json::value(nullptr) : json::value(row->payment_id)},
-             {"totalAmount", row->total}},
+             {"paymentId", locked.payment_id.empty() ? json::value(nullptr) : json::value(locked.payment_id)},
+             {"totalAmount", locked.total}},
             meta);
   }
   std::vector<std::string> ids;
-  for (const auto& s : row->seats) ids.push_back(s.seat_id);
+  for (const auto& s : locked.seats) ids.push_back(s.seat_id);
   return ids;
+}
+
+}  // namespace
+
+std::vector<std::string> ReservationService::EndReservation(pqxx::work& tx, const std::string& reservation_id,
+                                                            const std::string& status, const std::string& reason,
+                                                            const events::Metadata& meta) {
+  const auto row = LoadRow(tx, reservation_id, true);
+  if (!row) return {};
+  return EndLockedReservation(tx, *row, status, reason, meta);
 }
 
 boost::asio::awaitable<void> ReservationService::Release(std::string user_id, std::string reservation_id) {
@@ -586,7 +752,7 @@ boost::asio::awaitable<void> ReservationService::Release(std::string user_id, st
     }
     event_id = row->event_id;
     const events::Metadata meta{reservation_id, reservation_id, user_id};
-    return EndReservation(tx, reservation_id, "CANCELLED", "RELEASED", meta);  // ended already: nothing to do
+    return EndLockedReservation(tx, *row, "CANCELLED", "RELEASED", meta);  // ended already: nothing to do
   });
   if (!released.empty()) seat_map_.SeatsReleased(event_id, reservation_id, released);
 }
@@ -626,8 +792,9 @@ boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_i
   const auto released = co_await pool_.Transact([&](pqxx::work& tx) {
     const events::Metadata meta{reservation_id, reservation_id, user_id};
     const auto row = LoadRow(tx, reservation_id, true);
-    const bool confirmed = row && row->status == "CONFIRMED";
-    return EndReservation(tx, reservation_id, "CANCELLED", confirmed ? "CANCELLED_BY_CUSTOMER" : "RELEASED", meta);
+    if (!row) return std::vector<std::string>{};
+    const bool confirmed = row->status == "CONFIRMED";
+    return EndLockedReservation(tx, *row, "CANCELLED", confirmed ? "CANCELLED_BY_CUSTOMER" : "RELEASED", meta);
   });
   if (!released.empty()) seat_map_.SeatsReleased(event_id, reservation_id, released);
   auto body = co_await Get(std::move(user_id), std::move(reservation_id));

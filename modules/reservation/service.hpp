@@ -91,11 +91,20 @@ class ReservationService final : public ReservationReader, public catalog::HeldS
     std::int64_t total = 0;
   };
   boost::asio::awaitable<Resolved> ResolveForHold(const std::string& event_id, const std::vector<std::string>& seat_ids);
-  boost::asio::awaitable<Answer> HoldOnce(HoldInput in);
+  /// One hold attempt. With `claim_hash`, the Idempotency-Key is claimed in
+  /// the hold's transaction (nullopt: the key exists already; `*claimed` is set
+  /// once the claim committed).
+  boost::asio::awaitable<std::optional<Answer>> HoldOnce(HoldInput in, const std::string* claim_hash, bool* claimed);
   boost::asio::awaitable<Answer> CancelOnce(std::string user_id, std::string reservation_id);
   boost::asio::awaitable<Answer> Idempotent(std::string user_id, std::string key, std::string operation,
                                             std::string request_hash, std::string request_id,
                                             std::function<boost::asio::awaitable<Answer>()> work);
+  boost::asio::awaitable<void> ForgetKey(const std::string& user_id, const std::string& key);
+  boost::asio::awaitable<void> RecordAnswer(const std::string& user_id, const std::string& key, const Answer& answer);
+  /// Stores a definite failure as the key's answer, or settles against what the key holds already.
+  boost::asio::awaitable<Answer> RememberFailure(const std::string& user_id, const std::string& key,
+                                                 const std::string& operation, const std::string& request_hash,
+                                                 Answer answer);
   /// Ends an active reservation in `tx`: status, seats inactive, the domain event.
   /// Returns the seat ids released.
   std::vector<std::string> EndReservation(pqxx::work& tx, const std::string& reservation_id, const std::string& status,

@@ -248,13 +248,23 @@ void RunAfterCommit(pqxx::connection& conn) noexcept {
   if (t_after_commit.empty()) return;
   std::vector<std::string> statements;
   statements.swap(t_after_commit);
+  // One round trip: the whole transaction goes as one simple-protocol query
+  // (BEGIN and COMMIT inside it), so an outbox NOTIFY costs the booking path
+  // one exchange with the server instead of four.
+  std::string batch = "BEGIN; SET LOCAL synchronous_commit = off; ";
+  for (const auto& sql : statements) batch += sql + "; ";
+  batch += "COMMIT";
   try {
-    pqxx::work tx(conn);
-    tx.exec0("SET LOCAL synchronous_commit = off");
-    for (const auto& sql : statements) tx.exec0(sql);
-    tx.commit();
+    pqxx::nontransaction tx(conn);
+    tx.exec(batch);
   } catch (const std::exception& e) {
     log::Warn("after-commit statement failed (the outbox relay's polling covers it)", {{"error", e.what()}});
+    try {
+      // A failure inside the batch leaves its transaction block open.
+      pqxx::nontransaction cleanup(conn);
+      cleanup.exec("ROLLBACK");
+    } catch (const std::exception&) {
+    }
   }
 }
 

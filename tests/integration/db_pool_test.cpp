@@ -171,3 +171,44 @@ TEST_CASE("db pool: conninfo is rebuilt with module credentials") {
   CHECK(s.find("owner") == std::string::npos);
   CHECK_THROWS_AS(db::WithCredentials("postgresql://[broken", "u", ""), std::invalid_argument);
 }
+
+TEST_CASE("db pool: AfterCommit statements run after a commit, never after a rollback, and a failing one leaves the connection usable") {
+  test::TempDatabase db;
+  db::Pool pool(Options(db.url(), 1), nullptr);
+  pqxx::connection listener(db.url());
+  struct Receiver final : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string&, int) override {}
+  } receiver(listener, "after_commit_test");
+  // Waits up to 10 s for the first notification, then 1 s for any more.
+  auto received = [&listener] {
+    int n = listener.await_notification(10, 0);
+    while (n > 0 && listener.await_notification(1, 0) > 0) ++n;
+    return n;
+  };
+
+  pool.TransactSync([](pqxx::work& tx) {
+    tx.exec0("CREATE TABLE t (v int)");
+    db::AfterCommit("NOTIFY after_commit_test");
+    db::AfterCommit("NOTIFY after_commit_test");  // the same statement queued twice runs once
+  });
+  CHECK(received() == 1);
+
+  CHECK_THROWS(pool.TransactSync([](pqxx::work& tx) {
+    tx.exec0("INSERT INTO t VALUES (1)");
+    db::AfterCommit("NOTIFY after_commit_test");
+    throw std::runtime_error("roll back");
+  }));
+  // A failing statement in the batch: logged, and its transaction block is
+  // closed, so the next transaction on the (only) connection works.
+  pool.TransactSync([](pqxx::work& tx) {
+    tx.exec0("INSERT INTO t VALUES (2)");
+    db::AfterCommit("SELECT 1 / 0");
+  });
+  pool.TransactSync([](pqxx::work& tx) {
+    tx.exec0("INSERT INTO t VALUES (3)");
+    db::AfterCommit("NOTIFY after_commit_test");
+  });
+  CHECK(received() == 1);
+  CHECK(pool.TransactSync([](pqxx::work& tx) { return tx.exec1("SELECT count(*) FROM t")[0].as<int>(); }) == 2);
+}
