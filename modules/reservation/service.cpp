@@ -1,7 +1,7 @@
 #include "reservation/service.hpp"
 
-#include <boost/json.hpp>
 #include <openssl/evp.h>
+#include <boost/json.hpp>
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -73,7 +73,9 @@ const char* TokenDetail(queue::TokenCheck c) {
   return "The queue token is not valid";
 }
 
-[[noreturn]] void QueueTokenInvalid(queue::TokenCheck c) { Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(c)); }
+[[noreturn]] void QueueTokenInvalid(queue::TokenCheck c) {
+  Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(c));
+}
 
 struct Row {
   std::string id;
@@ -93,7 +95,8 @@ struct Row {
 
 const std::string& RowColumns() {
   static const std::string kColumns = "r.id, r.user_id, r.event_id, r.status, r.total_amount, r.fence, " +
-                                      Us("r.hold_expires_at") + ", coalesce(r.payment_id, ''), coalesce(r.cancel_reason, ''), " +
+                                      Us("r.hold_expires_at") +
+                                      ", coalesce(r.payment_id, ''), coalesce(r.cancel_reason, ''), " +
                                       Us("r.created_at") + ", " + Us("r.updated_at") + ", " + Us("r.confirmed_at");
   return kColumns;
 }
@@ -117,17 +120,20 @@ Row ReadRow(const pqxx::row& r) {
 
 void LoadSeats(pqxx::work& tx, Row& row) {
   row.seats.clear();
-  for (const auto& s : tx.exec_params("SELECT seat_id, label, grade, price FROM reservation.reservation_seats "
-                                      "WHERE reservation_id = $1 AND fence = $2 ORDER BY created_at, label COLLATE \"C\"",
-                                      row.id, row.fence)) {
-    row.seats.push_back({s[0].as<std::string>(), s[1].as<std::string>(), s[2].as<std::string>(), s[3].as<std::int64_t>()});
+  for (const auto& s :
+       db::ExecPrepared(tx,
+                        "SELECT seat_id, label, grade, price FROM reservation.reservation_seats "
+                        "WHERE reservation_id = $1 AND fence = $2 ORDER BY created_at, label COLLATE \"C\"",
+                        row.id, row.fence)) {
+    row.seats.push_back(
+        {s[0].as<std::string>(), s[1].as<std::string>(), s[2].as<std::string>(), s[3].as<std::int64_t>()});
   }
 }
 
 std::optional<Row> LoadRow(pqxx::work& tx, const std::string& id, bool for_update) {
-  const auto rows = tx.exec_params("SELECT " + RowColumns() + " FROM reservation.reservations r WHERE r.id = $1" +
-                                       (for_update ? " FOR UPDATE" : ""),
-                                   id);
+  static const std::string kSelect = "SELECT " + RowColumns() + " FROM reservation.reservations r WHERE r.id = $1";
+  static const std::string kSelectForUpdate = kSelect + " FOR UPDATE";
+  const auto rows = db::ExecPrepared(tx, for_update ? kSelectForUpdate : kSelect, id);
   if (rows.empty()) return std::nullopt;
   auto row = ReadRow(rows[0]);
   LoadSeats(tx, row);
@@ -167,7 +173,8 @@ json::array IdsJson(const std::vector<std::string>& ids) {
 void Publish(pqxx::work& tx, std::string_view type, const Row& r, json::object extra, const events::Metadata& meta) {
   std::vector<std::string> ids;
   for (const auto& s : r.seats) ids.push_back(s.seat_id);
-  json::object payload{{"reservationId", r.id}, {"eventId", r.event_id}, {"userId", r.user_id}, {"seatIds", IdsJson(ids)}};
+  json::object payload{
+      {"reservationId", r.id}, {"eventId", r.event_id}, {"userId", r.user_id}, {"seatIds", IdsJson(ids)}};
   for (auto& kv : extra) payload[kv.key()] = kv.value();
   auto envelope = events::Make(std::string(type), std::string(domain::kAggregateType), r.id, std::move(payload), meta);
   events::AppendToOutbox(tx, kSchema, domain::kTopic, envelope);
@@ -228,8 +235,8 @@ struct Claimed {
 
 // The key (user, key) exists: what it says about this request. A stale
 // IN_PROGRESS key (its first attempt died half-way) is taken over.
-Claimed JudgeExistingKey(pqxx::work& tx, const std::string& user_id, const std::string& key, const std::string& operation,
-                         const std::string& request_hash, std::int64_t stale_seconds) {
+Claimed JudgeExistingKey(pqxx::work& tx, const std::string& user_id, const std::string& key,
+                         const std::string& operation, const std::string& request_hash, std::int64_t stale_seconds) {
   Claimed c;
   const auto row = tx.exec_params1(
       "SELECT operation, request_hash, state, coalesce(response_status, 0), coalesce(response_body, ''), "
@@ -242,7 +249,8 @@ Claimed JudgeExistingKey(pqxx::work& tx, const std::string& user_id, const std::
     c.claim = Claim::kReplay;
     c.answer = {row[3].as<int>(), row[4].as<std::string>(), {}};
   } else if (row[5].as<bool>()) {
-    tx.exec_params0("UPDATE reservation.idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2", user_id, key);
+    tx.exec_params0("UPDATE reservation.idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2",
+                    user_id, key);
   } else {
     c.claim = Claim::kBusy;
   }
@@ -257,7 +265,8 @@ std::optional<Answer> Settle(const Claimed& claimed) {
           "This Idempotency-Key was used for a different request; use a new key");
   }
   if (claimed.claim == Claim::kBusy) {
-    Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "A request with this Idempotency-Key is still being processed");
+    Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress",
+          "A request with this Idempotency-Key is still being processed");
   }
   return std::nullopt;
 }
@@ -321,10 +330,10 @@ boost::asio::awaitable<void> ReservationService::RecordAnswer(const std::string&
     // this answer in a crash leaves the key IN_PROGRESS, retried after
     // idempotency_stale against the (durable) current state.
     tx.exec0("SET LOCAL synchronous_commit = off");
-    tx.exec_params0(
-        "UPDATE reservation.idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 "
-        "WHERE user_id = $1 AND key = $2",
-        user_id, key, answer.status, answer.body);
+    db::ExecPrepared(tx,
+                     "UPDATE reservation.idempotency_keys SET state = 'DONE', response_status = $3, response_body = $4 "
+                     "WHERE user_id = $1 AND key = $2",
+                     user_id, key, answer.status, answer.body);
   });
 }
 
@@ -335,7 +344,8 @@ boost::asio::awaitable<Answer> ReservationService::RememberFailure(const std::st
   const auto claimed = co_await pool_.Transact([&](pqxx::work& tx) {
     tx.exec0("SET LOCAL synchronous_commit = off");  // a lost failure answer is simply computed again
     const auto inserted = tx.exec_params(
-        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state, response_status, response_body) "
+        "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state, response_status, "
+        "response_body) "
         "VALUES ($1, $2, $3, $4, 'DONE', $5, $6) ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
         user_id, key, operation, request_hash, answer.status, answer.body);
     if (!inserted.empty()) return Claimed{};
@@ -367,7 +377,8 @@ boost::asio::awaitable<ReservationService::Resolved> ReservationService::Resolve
   const auto res = catalog_.ResolveSeats(event_id, seat_ids);
   if (!res.unknown_seat_ids.empty()) {
     for (std::size_t i = 0; i < seat_ids.size(); ++i) {
-      if (seat_ids[i] == res.unknown_seat_ids.front()) Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
+      if (seat_ids[i] == res.unknown_seat_ids.front())
+        Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
     }
   }
   Resolved out;
@@ -391,7 +402,7 @@ boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
   const std::string hash = Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
   const std::string op = "hold";
   std::optional<Answer> answer;
-  bool claimed = false;  // the key is ours, IN_PROGRESS, committed with the hold
+  bool claimed = false;  // the key is ours, DONE with the hold's answer, committed with the hold
   std::exception_ptr failure;
   std::optional<Answer> definite_failure;
   try {
@@ -406,6 +417,8 @@ boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
   } catch (...) {
     failure = std::current_exception();
   }
+  // After `claimed`, a failure means the hold was given back (the queue
+  // token could not be used up): the key's stored 201 must not stay.
   if (failure) {
     if (claimed) co_await ForgetKey(in.user_id, in.idempotency_key);
     std::rethrow_exception(failure);
@@ -433,8 +446,7 @@ boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
     co_return co_await Idempotent(std::move(user), std::move(key), std::move(operation), std::move(request_hash),
                                   std::move(request_id), std::move(work));
   }
-  co_await RecordAnswer(in.user_id, in.idempotency_key, *answer);
-  co_return std::move(*answer);
+  co_return std::move(*answer);  // stored on the key by the hold's own transaction
 }
 
 namespace {
@@ -460,129 +472,168 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
   const auto resolved = co_await ResolveForHold(in.event_id, in.seat_ids);
 
   const std::string id = NewUuid();
+  // The payment token before the hold, so that the whole answer is known in
+  // the hold's transaction and stored on the key there. A hold that then
+  // fails leaves a token naming a reservation that does not exist: it can pay
+  // for nothing and expires with the hold time.
+  std::string payment_token;
+  {
+    std::string u = in.user_id;
+    std::string e = in.event_id;
+    std::string r = id;
+    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(options_.hold_ttl) + 60s;
+    try {
+      payment_token = co_await tokens_.IssuePaymentToken(std::move(u), std::move(e), std::move(r), ttl);
+    } catch (const DependencyUnavailable& failure) {
+      throw ApiError(problems::ServiceUnavailable(std::string("queue: ") + failure.reason()));
+    }
+  }
   const auto hold_seconds = static_cast<std::int64_t>(options_.hold_ttl.count());
   const events::Metadata meta{in.request_id, in.request_id, in.user_id};
   const std::string seats_json = SeatsForInsert(resolved.seats);
   struct Held {
-    bool key_taken = false;
     Row row;
+    Answer answer;
   };
-  auto held = co_await pool_.Transact([&](pqxx::work& tx) {
-    Held out;
-    // One user's holds for one event are serialized (the per-user limit holds
-    // under concurrency); the Idempotency-Key is claimed under that lock.
-    const std::string lock_key = "hold:" + in.user_id + ":" + in.event_id;
-    if (claim_hash != nullptr) {
-      const auto claim = tx.exec_params(
-          "INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state) "
-          "SELECT $1, $2, 'hold', $3, 'IN_PROGRESS' FROM (SELECT pg_advisory_xact_lock(hashtextextended($4, 0))) l "
-          "ON CONFLICT (user_id, key) DO NOTHING RETURNING 1",
-          in.user_id, in.idempotency_key, *claim_hash, lock_key);
-      if (claim.empty()) {
-        out.key_taken = true;
-        return out;
+  struct KeyTaken {};
+  std::optional<Held> attempt;
+  try {
+    attempt = co_await pool_.Transact([&](pqxx::work& tx) {
+      Held out;
+      // One user's holds for one event are serialized: the per-user limit
+      // holds under concurrency, and so does the key (claimed below).
+      const std::string lock_key = "hold:" + in.user_id + ":" + in.event_id;
+      db::ExecPrepared(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_key);
+      // A fresh snapshot after the lock: what this user holds now, holds on
+      // these seats that timed out but were not swept yet, the fence and the clock.
+      static constexpr const char* kCountSql =
+          "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 AND active";
+      static const std::string kStateSql =
+          "SELECT (" + std::string(kCountSql) +
+          "), "
+          "ARRAY(SELECT r.id::text FROM reservation.reservations r WHERE r.status = 'PENDING' AND r.hold_expires_at <= "
+          "now() "
+          "      AND r.id IN (SELECT s.reservation_id FROM reservation.reservation_seats s "
+          "                   WHERE s.event_id = $2 AND s.seat_id = ANY($3::uuid[]) AND s.active) "
+          "      FOR UPDATE OF r SKIP LOCKED), "
+          "nextval('reservation.fence_seq'), " +
+          Us("now()");
+      const auto state_rows = db::ExecPrepared(tx, kStateSql, in.user_id, in.event_id, UuidArray(in.seat_ids));
+      const auto state = state_rows[0];
+      auto held_count = state[0].as<std::int64_t>();
+      auto stale = state[1].as_array();
+      std::vector<std::string> stale_ids;
+      for (auto [kind, text] = stale.get_next(); kind != pqxx::array_parser::juncture::done;
+           std::tie(kind, text) = stale.get_next()) {
+        if (kind == pqxx::array_parser::juncture::string_value) stale_ids.push_back(text);
       }
-    } else {
-      tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock_key);
-    }
-    // A fresh snapshot after the lock: what this user holds now, holds on
-    // these seats that timed out but were not swept yet, the fence and the clock.
-    const std::string count_sql =
-        "SELECT count(*) FROM reservation.reservation_seats WHERE user_id = $1 AND event_id = $2 AND active";
-    const auto state = tx.exec_params1(
-        "SELECT (" + count_sql + "), "
-        "ARRAY(SELECT r.id::text FROM reservation.reservations r WHERE r.status = 'PENDING' AND r.hold_expires_at <= now() "
-        "      AND r.id IN (SELECT s.reservation_id FROM reservation.reservation_seats s "
-        "                   WHERE s.event_id = $2 AND s.seat_id = ANY($3::uuid[]) AND s.active) "
-        "      FOR UPDATE OF r SKIP LOCKED), "
-        "nextval('reservation.fence_seq'), " + Us("now()"),
-        in.user_id, in.event_id, UuidArray(in.seat_ids));
-    auto held_count = state[0].as<std::int64_t>();
-    auto stale = state[1].as_array();
-    std::vector<std::string> stale_ids;
-    for (auto [kind, text] = stale.get_next(); kind != pqxx::array_parser::juncture::done; std::tie(kind, text) = stale.get_next()) {
-      if (kind == pqxx::array_parser::juncture::string_value) stale_ids.push_back(text);
-    }
-    if (!stale_ids.empty()) {
-      const events::Metadata system{in.request_id, in.request_id, ""};
-      for (const auto& stale_id : stale_ids) {
-        EndReservation(tx, stale_id, "EXPIRED", "HOLD_EXPIRED", system);
-        if (expired_ != nullptr) expired_->Inc();
+      if (!stale_ids.empty()) {
+        const events::Metadata system{in.request_id, in.request_id, ""};
+        for (const auto& stale_id : stale_ids) {
+          EndReservation(tx, stale_id, "EXPIRED", "HOLD_EXPIRED", system);
+          if (expired_ != nullptr) expired_->Inc();
+        }
+        held_count = tx.exec_params1(kCountSql, in.user_id, in.event_id)[0].as<std::int64_t>();
       }
-      held_count = tx.exec_params1(count_sql, in.user_id, in.event_id)[0].as<std::int64_t>();
-    }
-    if (held_count + static_cast<std::int64_t>(in.seat_ids.size()) > options_.max_seats_per_user) {
-      Throw(422, "SEAT_LIMIT_EXCEEDED", "Seat limit exceeded",
-            "At most " + std::to_string(options_.max_seats_per_user) + " seats per person for this event (you already hold or booked " +
-                std::to_string(held_count) + ")");
-    }
-    const auto fence = state[2].as<std::int64_t>();
-    const auto now_us = state[3].as<std::int64_t>();
-    // The reservation and its seat rows in one statement; the seat rows go in
-    // seat-id order, so two holds over the same seats never wait on each
-    // other in a cycle. The unique index on active seat rows decides.
-    const auto inserted = tx.exec_params(
-        "WITH r AS (INSERT INTO reservation.reservations (id, user_id, event_id, status, total_amount, fence, hold_expires_at, "
-        "                                                 created_at, updated_at) "
-        "           VALUES ($1, $2, $3, 'PENDING', $4, $5, now() + make_interval(secs => $6), now(), now()) RETURNING id) "
-        "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
-        "SELECT r.id, $3, s.seat_id, $2, s.label, s.grade, s.price, $5 "
-        "FROM r, jsonb_to_recordset($7::jsonb) AS s(seat_id uuid, label text, grade text, price bigint) "
-        "ORDER BY s.seat_id "
-        "ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING seat_id::text",
-        id, in.user_id, in.event_id, resolved.total, fence, hold_seconds, seats_json);
-    if (inserted.size() != resolved.seats.size()) {
+      if (held_count + static_cast<std::int64_t>(in.seat_ids.size()) > options_.max_seats_per_user) {
+        Throw(422, "SEAT_LIMIT_EXCEEDED", "Seat limit exceeded",
+              "At most " + std::to_string(options_.max_seats_per_user) +
+                  " seats per person for this event (you already hold or booked " + std::to_string(held_count) + ")");
+      }
+      const auto fence = state[2].as<std::int64_t>();
+      const auto now_us = state[3].as<std::int64_t>();
+      // Everything the answer says is known now.
+      Row& r = out.row;
+      r.id = id;
+      r.user_id = in.user_id;
+      r.event_id = in.event_id;
+      r.status = "PENDING";
+      r.total = resolved.total;
+      r.fence = fence;
+      r.hold_expires_us = now_us + hold_seconds * 1000000;
+      r.created_us = now_us;
+      r.updated_us = now_us;
+      for (const auto& seat : resolved.seats) r.seats.push_back({seat.seat_id, seat.label, seat.grade, seat.price});
+      std::sort(r.seats.begin(), r.seats.end(), [](const auto& a, const auto& b) { return a.label < b.label; });
+      auto body_json = ToJson(r);
+      body_json["paymentToken"] = payment_token;
+      out.answer = Answer{201, json::serialize(body_json), "/api/v1/reservations/" + id};
+
+      // The reservation, its seat rows and (on the fast path) the key with this
+      // answer in one statement. Seat rows go in seat-id order, so two holds
+      // over the same seats never wait on each other in a cycle; the unique
+      // index on active seat rows decides.
+      static const std::string kInsertRows =
+          "WITH r AS (INSERT INTO reservation.reservations (id, user_id, event_id, status, total_amount, fence, "
+          "hold_expires_at, "
+          "                                                 created_at, updated_at) "
+          "           VALUES ($1, $2, $3, 'PENDING', $4, $5, now() + make_interval(secs => $6), now(), now()) "
+          "RETURNING id), "
+          "     k AS (INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state, "
+          "response_status, "
+          "                                                     response_body) "
+          "           SELECT $2, $8, 'hold', $9, 'DONE', 201, $10 WHERE $8::text IS NOT NULL "
+          "           ON CONFLICT (user_id, key) DO NOTHING RETURNING 1), "
+          "     s AS (INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, "
+          "grade, price, "
+          "                                                      fence) "
+          "           SELECT r.id, $3, j.seat_id, $2, j.label, j.grade, j.price, $5 "
+          "           FROM r, jsonb_to_recordset($7::jsonb) AS j(seat_id uuid, label text, grade text, price bigint) "
+          "           ORDER BY j.seat_id "
+          "           ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING seat_id) "
+          "SELECT (SELECT count(*) FROM k), ARRAY(SELECT seat_id::text FROM s)";
+      const char* key = claim_hash != nullptr ? in.idempotency_key.c_str() : nullptr;
+      const char* key_hash = claim_hash != nullptr ? claim_hash->c_str() : nullptr;
+      const auto inserted = db::ExecPrepared(tx, kInsertRows, id, in.user_id, in.event_id, resolved.total, fence,
+                                             hold_seconds, seats_json, key, key_hash, out.answer.body);
+      if (claim_hash != nullptr && inserted[0][0].as<std::int64_t>() == 0) {
+        // The key exists already (a retry or a duplicate): undo, settle it the slow way.
+        throw KeyTaken{};
+      }
       std::set<std::string> got;
-      for (const auto& r : inserted) got.insert(r[0].as<std::string>());
-      std::string labels;
-      std::size_t lost = 0;
-      for (const auto& seat : resolved.seats) {
-        if (got.contains(seat.seat_id)) continue;
-        labels += (labels.empty() ? "" : ", ") + seat.label;
-        ++lost;
+      auto seat_ids = inserted[0][1].as_array();
+      for (auto [kind, text] = seat_ids.get_next(); kind != pqxx::array_parser::juncture::done;
+           std::tie(kind, text) = seat_ids.get_next()) {
+        if (kind == pqxx::array_parser::juncture::string_value) got.insert(text);
       }
-      // Throwing rolls the whole hold back: all seats or none.
-      Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable",
-            (lost == 1 ? "Seat " : "Seats ") + labels + (lost == 1 ? " is" : " are") + " held by another customer");
-    }
-    Row& r = out.row;
-    r.id = id;
-    r.user_id = in.user_id;
-    r.event_id = in.event_id;
-    r.status = "PENDING";
-    r.total = resolved.total;
-    r.fence = fence;
-    r.hold_expires_us = now_us + hold_seconds * 1000000;
-    r.created_us = now_us;
-    r.updated_us = now_us;
-    for (const auto& seat : resolved.seats) r.seats.push_back({seat.seat_id, seat.label, seat.grade, seat.price});
-    std::sort(r.seats.begin(), r.seats.end(), [](const auto& a, const auto& b) { return a.label < b.label; });
-    Publish(tx, domain::kReservationHeld, r,
-            {{"seats", SeatsJson(r.seats)}, {"totalAmount", r.total}, {"fence", r.fence},
-             {"holdExpiresAt", FormatRfc3339(FromMicros(r.hold_expires_us))}, {"releasedSeatIds", json::array{}}},
-            meta);
-    return out;
-  });
-  if (held.key_taken) co_return std::nullopt;
+      if (got.size() != resolved.seats.size()) {
+        std::string labels;
+        std::size_t lost = 0;
+        for (const auto& seat : resolved.seats) {
+          if (got.contains(seat.seat_id)) continue;
+          labels += (labels.empty() ? "" : ", ") + seat.label;
+          ++lost;
+        }
+        // Throwing rolls the whole hold back: all seats or none.
+        Throw(409, "SEAT_UNAVAILABLE", "Seat unavailable",
+              (lost == 1 ? "Seat " : "Seats ") + labels + (lost == 1 ? " is" : " are") + " held by another customer");
+      }
+      Publish(tx, domain::kReservationHeld, r,
+              {{"seats", SeatsJson(r.seats)},
+               {"totalAmount", r.total},
+               {"fence", r.fence},
+               {"holdExpiresAt", FormatRfc3339(FromMicros(r.hold_expires_us))},
+               {"releasedSeatIds", json::array{}}},
+              meta);
+      return out;
+    });
+  } catch (const KeyTaken&) {
+  }
+  if (!attempt) co_return std::nullopt;
+  Held& held = *attempt;
   if (claimed != nullptr) *claimed = claim_hash != nullptr;
-  const Row& row = held.row;
   seat_map_.SeatsHeld(in.event_id, id, in.seat_ids);
 
-  // The payment token first, then the queue token is used up: a failure in
-  // either gives the seats back (and leaves the queue token usable) instead of
-  // leaving a hold nobody can pay for.
-  std::string payment_token;
+  // The queue token is used up last: if that fails, the hold is given back
+  // (and the queue token stays usable) instead of leaving a hold that was not
+  // paid for with a turn in the queue.
   std::optional<ApiError> failure;
   try {
-    std::string u = in.user_id;
-    std::string e = in.event_id;
-    std::string r = id;
-    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(FromMicros(row.hold_expires_us) - std::chrono::system_clock::now()) + 60s;
-    payment_token = co_await tokens_.IssuePaymentToken(std::move(u), std::move(e), std::move(r), ttl);
     std::string t = in.queue_token;
     std::string u2 = in.user_id;
     const auto used = co_await tokens_.Consume(std::move(t), std::move(u2));
-    if (used != queue::TokenCheck::kOk) failure.emplace(problems::Make(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(used)));
+    if (used != queue::TokenCheck::kOk)
+      failure.emplace(problems::Make(403, "QUEUE_TOKEN_INVALID", "Queue token invalid", TokenDetail(used)));
   } catch (const DependencyUnavailable& e) {
     failure.emplace(problems::ServiceUnavailable(std::string("queue: ") + e.reason()));
   }
@@ -600,9 +651,7 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
     throw ApiError(*failure);
   }
   if (holds_ok_ != nullptr) holds_ok_->Inc();
-  auto body = ToJson(row);
-  body["paymentToken"] = payment_token;
-  co_return Answer{201, json::serialize(body), "/api/v1/reservations/" + id};
+  co_return std::move(held.answer);
 }
 
 // ---------------------------------------------------------------- change, release, cancel
@@ -612,7 +661,8 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
   const auto current = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
   if (!current || current->user_id != user_id) NotFound();
   if (current->status != "PENDING") {
-    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "Only a pending hold can change seats (this one is " + current->status + ")");
+    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending",
+          "Only a pending hold can change seats (this one is " + current->status + ")");
   }
   std::set<std::string> mine;
   for (const auto& s : current->seats) mine.insert(s.seat_id);
@@ -629,7 +679,8 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
   const auto res = catalog_.ResolveSeats(current->event_id, seat_ids);
   if (!res.unknown_seat_ids.empty()) {
     for (std::size_t i = 0; i < seat_ids.size(); ++i) {
-      if (seat_ids[i] == res.unknown_seat_ids.front()) Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
+      if (seat_ids[i] == res.unknown_seat_ids.front())
+        Unprocessable("seatIds[" + std::to_string(i) + "]", "not a seat of this event");
     }
   }
   std::int64_t total = 0;
@@ -642,10 +693,12 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
   std::vector<std::string> released;
   const events::Metadata meta{reservation_id, reservation_id, user_id};
   co_await pool_.Transact([&](pqxx::work& tx) {
-    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "hold:" + user_id + ":" + current->event_id);
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                   "hold:" + user_id + ":" + current->event_id);
     auto row = LoadRow(tx, reservation_id, true);
     if (!row || row->status != "PENDING" || row->fence != current->fence) {
-      Throw(409, "RESERVATION_CHANGED", "Reservation changed", "The reservation changed meanwhile; reload it and try again");
+      Throw(409, "RESERVATION_CHANGED", "Reservation changed",
+            "The reservation changed meanwhile; reload it and try again");
     }
     if (FromMicros(row->hold_expires_us) <= std::chrono::system_clock::now()) {
       Throw(409, "HOLD_EXPIRED", "Hold expired", "The hold has expired");
@@ -666,12 +719,14 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
     std::vector<std::string> lost;
     for (const auto& s : ordered) {
       if (mine.contains(s.seat_id)) {
-        tx.exec_params0("UPDATE reservation.reservation_seats SET fence = $3 WHERE reservation_id = $1 AND seat_id = $2 AND active",
-                        reservation_id, s.seat_id, fence);
+        tx.exec_params0(
+            "UPDATE reservation.reservation_seats SET fence = $3 WHERE reservation_id = $1 AND seat_id = $2 AND active",
+            reservation_id, s.seat_id, fence);
         continue;
       }
       const auto ins = tx.exec_params(
-          "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, fence) "
+          "INSERT INTO reservation.reservation_seats (reservation_id, event_id, seat_id, user_id, label, grade, price, "
+          "fence) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, seat_id) WHERE active DO NOTHING RETURNING 1",
           reservation_id, row->event_id, s.seat_id, user_id, s.label, s.grade, s.price, fence);
       if (ins.empty()) lost.push_back(s.label);
@@ -685,15 +740,20 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
     for (const auto& s : row->seats) {
       if (!wanted.contains(s.seat_id)) released.push_back(s.seat_id);
     }
-    tx.exec_params0("UPDATE reservation.reservation_seats SET active = false, released_at = now() "
-                    "WHERE reservation_id = $1 AND active AND seat_id = ANY($2::uuid[])",
-                    reservation_id, UuidArray(released));
-    tx.exec_params0("UPDATE reservation.reservations SET fence = $2, total_amount = $3, updated_at = now() WHERE id = $1",
-                    reservation_id, fence, total);
+    tx.exec_params0(
+        "UPDATE reservation.reservation_seats SET active = false, released_at = now() "
+        "WHERE reservation_id = $1 AND active AND seat_id = ANY($2::uuid[])",
+        reservation_id, UuidArray(released));
+    tx.exec_params0(
+        "UPDATE reservation.reservations SET fence = $2, total_amount = $3, updated_at = now() WHERE id = $1",
+        reservation_id, fence, total);
     auto updated = *LoadRow(tx, reservation_id, false);
     Publish(tx, domain::kReservationHeld, updated,
-            {{"seats", SeatsJson(updated.seats)}, {"totalAmount", updated.total}, {"fence", updated.fence},
-             {"holdExpiresAt", FormatRfc3339(FromMicros(updated.hold_expires_us))}, {"releasedSeatIds", IdsJson(released)}},
+            {{"seats", SeatsJson(updated.seats)},
+             {"totalAmount", updated.total},
+             {"fence", updated.fence},
+             {"holdExpiresAt", FormatRfc3339(FromMicros(updated.hold_expires_us))},
+             {"releasedSeatIds", IdsJson(released)}},
             meta);
   });
   seat_map_.SeatsHeld(current->event_id, reservation_id, added);
@@ -710,11 +770,12 @@ std::vector<std::string> EndLockedReservation(pqxx::work& tx, const Row& locked,
   const std::string& reservation_id = locked.id;
   if (locked.status != "PENDING" && locked.status != "CONFIRMED") return {};
   const bool was_confirmed = locked.status == "CONFIRMED";
-  tx.exec_params0(
-      "WITH seats AS (UPDATE reservation.reservation_seats SET active = false, released_at = now() "
-      "               WHERE reservation_id = $1 AND active) "
-      "UPDATE reservation.reservations SET status = $2, cancel_reason = $3, updated_at = now(), ended_at = now() WHERE id = $1",
-      reservation_id, status, reason);
+  db::ExecPrepared(tx,
+                   "WITH seats AS (UPDATE reservation.reservation_seats SET active = false, released_at = now() "
+                   "               WHERE reservation_id = $1 AND active) "
+                   "UPDATE reservation.reservations SET status = $2, cancel_reason = $3, updated_at = now(), ended_at "
+                   "= now() WHERE id = $1",
+                   reservation_id, status, reason);
   if (status == "EXPIRED") {
     Publish(tx, domain::kReservationExpired, locked, {{"reason", reason}}, meta);
   } else {
@@ -761,7 +822,8 @@ boost::asio::awaitable<Answer> ReservationService::Cancel(std::string user_id, s
                                                           std::string request_id, std::string idempotency_key) {
   if (idempotency_key.empty()) co_return co_await CancelOnce(std::move(user_id), std::move(reservation_id));
   std::string hash = Sha256Hex("cancel|" + reservation_id);
-  std::function<boost::asio::awaitable<Answer>()> work = [this, user_id, reservation_id]() -> boost::asio::awaitable<Answer> {
+  std::function<boost::asio::awaitable<Answer>()> work = [this, user_id,
+                                                          reservation_id]() -> boost::asio::awaitable<Answer> {
     std::string u = user_id;
     std::string r = reservation_id;
     co_return co_await CancelOnce(std::move(u), std::move(r));
@@ -774,7 +836,8 @@ boost::asio::awaitable<Answer> ReservationService::Cancel(std::string user_id, s
 boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_id, std::string reservation_id) {
   const auto current = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
   if (!current || current->user_id != user_id) NotFound();
-  if (current->status == "EXPIRED") Throw(409, "RESERVATION_EXPIRED", "Reservation expired", "The hold has already expired");
+  if (current->status == "EXPIRED")
+    Throw(409, "RESERVATION_EXPIRED", "Reservation expired", "The hold has already expired");
   if (current->status == "CONFIRMED") {
     // Not on the day of the show (or after), in the venue's time zone.
     std::string eid = current->event_id;
@@ -784,7 +847,8 @@ boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_i
       const auto show_day = std::chrono::floor<std::chrono::days>(event->starts_at + offset);
       const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now() + offset);
       if (today >= show_day) {
-        Throw(409, "CANCEL_WINDOW_CLOSED", "Cancellation closed", "Bookings cannot be cancelled on or after the day of the show");
+        Throw(409, "CANCEL_WINDOW_CLOSED", "Cancellation closed",
+              "Bookings cannot be cancelled on or after the day of the show");
       }
     }
   }
@@ -814,28 +878,32 @@ boost::asio::awaitable<json::object> ReservationService::List(std::string user_i
   co_return co_await pool_.Transact([&](pqxx::work& tx) {
     const std::string filter = status.value_or("");
     json::array items;
-    const auto rows = tx.exec_params("SELECT " + RowColumns() +
-                                         " FROM reservation.reservations r WHERE r.user_id = $1 AND ($2 = '' OR r.status = $2) "
-                                         "ORDER BY r.created_at DESC, r.id LIMIT $3 OFFSET $4",
-                                     user_id, filter, size, static_cast<std::int64_t>(page - 1) * size);
+    const auto rows =
+        tx.exec_params("SELECT " + RowColumns() +
+                           " FROM reservation.reservations r WHERE r.user_id = $1 AND ($2 = '' OR r.status = $2) "
+                           "ORDER BY r.created_at DESC, r.id LIMIT $3 OFFSET $4",
+                       user_id, filter, size, static_cast<std::int64_t>(page - 1) * size);
     for (const auto& r : rows) {
       auto row = ReadRow(r);
       LoadSeats(tx, row);
       items.push_back(ToJson(row));
     }
-    const auto total = tx.exec_params1("SELECT count(*) FROM reservation.reservations WHERE user_id = $1 AND ($2 = '' OR status = $2)",
-                                       user_id, filter)[0]
-                           .as<std::int64_t>();
+    const auto total =
+        tx.exec_params1("SELECT count(*) FROM reservation.reservations WHERE user_id = $1 AND ($2 = '' OR status = $2)",
+                        user_id, filter)[0]
+            .as<std::int64_t>();
     return json::object{{"items", std::move(items)}, {"page", page}, {"size", size}, {"total", total}};
   });
 }
 
-boost::asio::awaitable<std::optional<ReservationSummary>> ReservationService::FindReservation(std::string reservation_id) {
+boost::asio::awaitable<std::optional<ReservationSummary>> ReservationService::FindReservation(
+    std::string reservation_id) {
   if (!IsUuid(reservation_id)) co_return std::nullopt;
   const auto row = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
   if (!row) co_return std::nullopt;
-  ReservationSummary s{row->id, row->user_id, row->event_id, row->status, row->total, row->fence,
-                       FromMicros(row->hold_expires_us), row->seats};
+  ReservationSummary s{
+      row->id,   row->user_id, row->event_id, row->status, row->total, row->fence, FromMicros(row->hold_expires_us),
+      row->seats};
   co_return s;
 }
 
@@ -866,7 +934,7 @@ void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelo
     reason = "UNKNOWN_RESERVATION";
   } else if (row->status == "CONFIRMED") {
     if (row->payment_id == payment_id) return;  // a duplicate of what already happened
-    reason = "ALREADY_PAID";                      // a second payment for one booking
+    reason = "ALREADY_PAID";                    // a second payment for one booking
   } else if (row->status != "PENDING") {
     reason = row->status == "EXPIRED" ? "HOLD_EXPIRED" : "RESERVATION_CANCELLED";
   } else if (fence && *fence != row->fence) {
@@ -876,8 +944,11 @@ void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelo
   }
   if (!reason.empty()) {
     // Money arrived for something that cannot be confirmed: payment refunds it.
-    json::object payload{{"reservationId", reservation_id}, {"paymentId", payment_id}, {"reason", reason},
-                         {"eventId", row ? row->event_id : std::string()}, {"userId", row ? row->user_id : std::string()},
+    json::object payload{{"reservationId", reservation_id},
+                         {"paymentId", payment_id},
+                         {"reason", reason},
+                         {"eventId", row ? row->event_id : std::string()},
+                         {"userId", row ? row->user_id : std::string()},
                          {"seatIds", json::array{}}};
     if (amount) payload["amount"] = *amount;
     auto envelope = events::Make(std::string(domain::kConfirmationRejected), std::string(domain::kAggregateType),
@@ -890,9 +961,10 @@ void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelo
   }
   // Still PENDING with its seats active: the unique index guarantees nobody else
   // holds them, even if the hold's time ran out a moment ago and no sweep took it.
-  tx.exec_params0("UPDATE reservation.reservations SET status = 'CONFIRMED', payment_id = $2, confirmed_at = now(), "
-                  "updated_at = now() WHERE id = $1",
-                  reservation_id, payment_id);
+  tx.exec_params0(
+      "UPDATE reservation.reservations SET status = 'CONFIRMED', payment_id = $2, confirmed_at = now(), "
+      "updated_at = now() WHERE id = $1",
+      reservation_id, payment_id);
   row->status = "CONFIRMED";
   row->payment_id = payment_id;
   Publish(tx, domain::kReservationConfirmed, *row,
@@ -938,8 +1010,9 @@ int ReservationService::SweepOnce() {
   };
   const auto expired = pool_.TransactSync([&](pqxx::work& tx) {
     std::vector<Expired> out;
-    const auto rows = tx.exec("SELECT id, event_id FROM reservation.reservations WHERE status = 'PENDING' "
-                              "AND hold_expires_at <= now() ORDER BY hold_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED");
+    const auto rows = tx.exec(
+        "SELECT id, event_id FROM reservation.reservations WHERE status = 'PENDING' "
+        "AND hold_expires_at <= now() ORDER BY hold_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED");
     for (const auto& r : rows) {
       const auto id = r[0].as<std::string>();
       const events::Metadata meta{id, id, ""};
@@ -963,7 +1036,8 @@ void ReservationService::SweepLoop() {
         last_purge = std::chrono::steady_clock::now();
         const auto hours = static_cast<std::int64_t>(options_.idempotency_retention.count());
         pool_.TransactSync([&](pqxx::work& tx) {
-          tx.exec_params0("DELETE FROM reservation.idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", hours);
+          tx.exec_params0(
+              "DELETE FROM reservation.idempotency_keys WHERE created_at < now() - make_interval(hours => $1)", hours);
         });
       }
     } catch (const std::exception& e) {

@@ -4,6 +4,8 @@
 
 #include <pqxx/except>
 
+#include <fmt/format.h>
+
 #include <map>
 #include <memory>
 #include <random>
@@ -241,6 +243,15 @@ void AfterCommit(std::string sql) {
 }
 
 namespace detail {
+
+std::string PreparedName(std::string_view sql) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : sql) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return fmt::format("td_{:016x}", hash);
+}
 
 void DiscardAfterCommit() noexcept { t_after_commit.clear(); }
 

@@ -115,11 +115,12 @@ std::string OutboxChannel(std::string_view schema) { return "ticketd_outbox_" + 
 void AppendToOutbox(pqxx::work& tx, std::string_view schema, std::string_view topic, const Envelope& e) {
   RequireIdentifier(schema);
   const std::string s(schema);
-  tx.exec_params0("INSERT INTO " + s +
-                      ".outbox (event_id, topic, aggregate_type, aggregate_id, event_type, version, envelope)"
-                      " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb)",
-                  e.event_id, std::string(topic), e.aggregate_type, e.aggregate_id, e.event_type, e.version,
-                  Serialize(e));
+  db::ExecPrepared(tx,
+                   "INSERT INTO " + s +
+                       ".outbox (event_id, topic, aggregate_type, aggregate_id, event_type, version, envelope)"
+                       " VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb)",
+                   e.event_id, std::string(topic), e.aggregate_type, e.aggregate_id, e.event_type, e.version,
+                   Serialize(e));
   // After the commit, not inside it (see db::AfterCommit): a rollback sends nothing.
   db::AfterCommit("NOTIFY " + OutboxChannel(schema));
 }

@@ -90,6 +90,22 @@ std::exception_ptr Classify(std::exception_ptr error, const std::string& pool_na
 void AfterCommit(std::string sql);
 
 namespace detail {
+/// A stable name for a prepared statement: "td_" + a 64-bit FNV-1a of the text.
+std::string PreparedName(std::string_view sql);
+}  // namespace detail
+
+/// Runs `sql` as a prepared statement on the transaction's connection. It is
+/// prepared on its first use on each connection (named after its text), so
+/// Postgres parses and plans a hot statement once per connection rather than
+/// on every call. For statements run often with the same text.
+template <typename... Args>
+pqxx::result ExecPrepared(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+  const std::string name = detail::PreparedName(sql);
+  tx.conn().prepare(name, sql);  // a no-op once known with this text
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
+namespace detail {
 void RunAfterCommit(pqxx::connection& conn) noexcept;
 void DiscardAfterCommit() noexcept;
 }  // namespace detail
