@@ -1300,9 +1300,10 @@ struct TokenRow {
 };
 
 std::optional<TokenRow> ReadToken(pqxx::work& tx, const std::string& hash) {
-  auto r = tx.exec_params("SELECT kind, user_id::text, event_id::text, coalesce(reservation_id, ''), expires_at <= now(), "
-                          "used_at IS NOT NULL OR revoked_at IS NOT NULL FROM queue.tokens WHERE token_hash = $1",
-                          hash);
+  auto r = db::ExecPrepared(tx,
+                            "SELECT kind, user_id::text, event_id::text, coalesce(reservation_id, ''), expires_at <= now(), "
+                            "used_at IS NOT NULL OR revoked_at IS NOT NULL FROM queue.tokens WHERE token_hash = $1",
+                            hash);
   if (r.empty()) return std::nullopt;
   return TokenRow{r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
                   r[0][3].as<std::string>(), r[0][4].as<bool>(), r[0][5].as<bool>()};
@@ -1345,9 +1346,10 @@ boost::asio::awaitable<std::string> QueueService::IssuePaymentToken(std::string 
   const std::string hash = Sha256Hex(token);
   const auto seconds = static_cast<std::int64_t>(ttl.count());
   auto work = [&](pqxx::work& tx) {
-    tx.exec_params0("INSERT INTO queue.tokens (token_hash, kind, user_id, event_id, reservation_id, expires_at) "
-                    "VALUES ($1, 'qp', $2, $3, $4, now() + $5::bigint * interval '1 second')",
-                    hash, user_id, event_id, reservation_id, seconds);
+    db::ExecPrepared(tx,
+                     "INSERT INTO queue.tokens (token_hash, kind, user_id, event_id, reservation_id, expires_at) "
+                     "VALUES ($1, 'qp', $2, $3, $4, now() + $5::bigint * interval '1 second')",
+                     hash, user_id, event_id, reservation_id, seconds);
   };
   co_await pool_.Transact(std::move(work));
   co_return token;
@@ -1374,9 +1376,10 @@ boost::asio::awaitable<TokenCheck> QueueService::Consume(std::string token, std:
   };
   auto work = [&](pqxx::work& tx) {
     Result result;
-    auto r = tx.exec_params("UPDATE queue.tokens SET used_at = now() WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL "
-                            "AND revoked_at IS NULL AND expires_at > now() RETURNING kind, event_id::text",
-                            hash, user_id);
+    auto r = db::ExecPrepared(tx,
+                              "UPDATE queue.tokens SET used_at = now() WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL "
+                              "AND revoked_at IS NULL AND expires_at > now() RETURNING kind, event_id::text",
+                              hash, user_id);
     if (r.empty()) {
       const auto row = ReadToken(tx, hash);
       result.check = Judge(row, row ? row->kind : std::string(reservation ? "qr" : "qp"), Lower(user_id), "", "");
