@@ -182,13 +182,7 @@ struct EdgeState {
       CorsHeaders(res, origin);
       if (!expose_headers.empty()) res.set(bh::field::access_control_expose_headers, expose_headers);
     }
-    // Security headers.
-    res.set("X-Content-Type-Options", "nosniff");
-    res.set("X-Frame-Options", "DENY");
-    res.set("Referrer-Policy", "no-referrer");
-    if (res.find("Content-Security-Policy") == res.end()) {
-      res.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    }
+    http::SetSecurityHeaders(res);
     if (!hsts.empty() && Https(request)) res.set(bh::field::strict_transport_security, hsts);
     // Compression.
     if (!options.gzip || request.raw.method() == http::Verb::head) return;

@@ -86,6 +86,15 @@ Response Empty(Status status) {
   return res;
 }
 
+void SetSecurityHeaders(Response& res) {
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Referrer-Policy", "no-referrer");
+  if (res.find("Content-Security-Policy") == res.end()) {
+    res.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  }
+}
+
 Response ProblemResponse(const Problem& problem, std::string_view request_id) {
   json::object body;
   body["type"] = problem.TypeUri();

@@ -300,6 +300,7 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
   // Writes an error before the request was fully read; the connection closes after it.
   auto fail = [&](const Problem& problem, std::string_view request_id) -> asio::awaitable<void> {
     Response res = ProblemResponse(problem, request_id);
+    SetSecurityHeaders(res);  // the edge middleware never sees these
     res.set(beast_http::field::connection, "close");
     res.set("X-Request-Id", request_id);
     res.keep_alive(false);

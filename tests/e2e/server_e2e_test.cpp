@@ -121,6 +121,7 @@ TEST_CASE("e2e: body over the limit is refused with 413 before it is read") {
   CHECK(StatusOf(raw) == 413);
   CHECK(raw.find("PAYLOAD_TOO_LARGE") != std::string::npos);
   CHECK(raw.find("Connection: close") != std::string::npos);
+  CHECK(raw.find("X-Content-Type-Options: nosniff") != std::string::npos);
 
   // A chunked body that grows past the limit is cut off as well.
   std::string chunked = "POST /api/v1/anything HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -137,6 +138,10 @@ TEST_CASE("e2e: oversized header gets 431") {
   const auto raw = test::RawExchange(t.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 3s);
   CHECK(StatusOf(raw) == 431);
   CHECK(raw.find("application/problem+json") != std::string::npos);
+  // Written before the router (and the edge middleware): the security headers all the same.
+  CHECK(raw.find("X-Content-Type-Options: nosniff") != std::string::npos);
+  CHECK(raw.find("X-Frame-Options: DENY") != std::string::npos);
+  CHECK(raw.find("Content-Security-Policy: default-src 'none'") != std::string::npos);
 }
 
 TEST_CASE("e2e: request smuggling framings get 400 and the connection closes") {

@@ -89,5 +89,10 @@ Response Json(Status status, const boost::json::value& body);
 Response Empty(Status status);
 /// `application/problem+json` response; sets Retry-After when the problem has one.
 Response ProblemResponse(const Problem& problem, std::string_view request_id);
+/// The security headers every response carries (nosniff, no framing, no
+/// referrer, a CSP that loads nothing unless the response set its own). The
+/// edge middleware adds them to routed responses; the server to the errors it
+/// writes before a request reaches the router (400, 413, 431).
+void SetSecurityHeaders(Response& res);
 
 }  // namespace ticketd::http
