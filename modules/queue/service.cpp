@@ -497,7 +497,10 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
     pending->pre_queue = pre_queue;
     pending->estimate_seconds = estimate_seconds;
     auto initiate = [this, pending](auto handler) {
-      auto resume_on = boost::asio::get_associated_executor(handler);
+      // Work stays tracked until the writer thread has let go of `complete`:
+      // the caller's io_context cannot be destroyed while it is inside post().
+      auto resume_on = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                           boost::asio::execution::outstanding_work.tracked);
       auto shared = std::make_shared<decltype(handler)>(std::move(handler));
       pending->complete = [shared, resume_on]() { boost::asio::post(resume_on, [shared]() { (*shared)(); }); };
       bool accepted = false;
@@ -571,7 +574,12 @@ void QueueService::EnterWriterLoop() {
       }
     }
     WriteEnters(batch);
-    for (auto& p : batch) p->complete();
+    for (auto& p : batch) {
+      // Moved out and dropped here: the tracked work on the caller's executor
+      // ends with this thread's last touch of it, whoever holds `p` longer.
+      auto complete = std::move(p->complete);
+      complete();
+    }
   }
 }
 

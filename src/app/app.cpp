@@ -328,8 +328,9 @@ int Seed(const config::Config& c) {
   const auto admin = auth.CreateUserSync("admin@ticketd.local", "ticketd-admin-dev", "Demo Admin", "010-0000-0001", "ADMIN", true);
   const auto user = auth.CreateUserSync("user@ticketd.local", "ticketd-user-dev", "Demo User", "010-0000-0002", "USER", true);
   std::cout << "seeded admin@ticketd.local (" << admin << ") and user@ticketd.local (" << user << ")\n";
-  catalog::CatalogModule catalog_module(CatalogOptionsFrom(c), ModulePool(c, "catalog"), nullptr);
+  // The io_context outlives the module (and its pool threads that resume on it).
   asio::io_context io;
+  catalog::CatalogModule catalog_module(CatalogOptionsFrom(c), ModulePool(c, "catalog"), nullptr);
   auto summary = asio::co_spawn(io, catalog::SeedDemo(catalog_module.service(), catalog_module.pool()), asio::use_future);
   io.run();
   std::cout << "seeded catalog: " << summary.get() << "\n";

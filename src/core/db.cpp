@@ -210,7 +210,7 @@ void Pool::WorkerLoop(int /*index*/) {
     }
     if (unavailable) {
       if (errors_ != nullptr) errors_->Inc();
-      job(nullptr, unavailable);
+      job(nullptr, std::move(unavailable));
     } else {
       // The job reports its own errors; afterwards drop a connection that broke.
       bool broken = false;

@@ -14,7 +14,9 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <pqxx/connection>
@@ -178,11 +180,17 @@ auto Pool::Run(F fn) -> boost::asio::awaitable<std::invoke_result_t<F&, pqxx::co
   auto box = co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
                                                   void(std::exception_ptr, Box<R>)>(
       [this, &fn](auto handler) {
-        auto resume_on = boost::asio::get_associated_executor(handler);
+        // Work is tracked on the caller's executor until the job is gone: the
+        // I/O side's io_context cannot run out of work (and be destroyed)
+        // while this worker is still inside post() into it.
+        auto resume_on = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                             boost::asio::execution::outstanding_work.tracked);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        // The exception is moved, never copied: the worker must not hold the
+        // last reference to an exception another thread is reading.
         auto finish = [shared, resume_on](std::exception_ptr ep, Box<R> result) {
-          boost::asio::post(resume_on, [shared, ep, result = std::move(result)]() mutable {
-            (*shared)(ep, std::move(result));
+          boost::asio::post(resume_on, [shared, ep = std::move(ep), result = std::move(result)]() mutable {
+            (*shared)(std::move(ep), std::move(result));
           });
         };
         const bool queued = Submit([fn = std::move(fn), finish, name = options_.name](pqxx::connection* conn, std::exception_ptr ep) mutable {
@@ -198,7 +206,7 @@ auto Pool::Run(F fn) -> boost::asio::awaitable<std::invoke_result_t<F&, pqxx::co
               ep = Classify(std::current_exception(), name);
             }
           }
-          finish(ep, std::move(result));
+          finish(std::move(ep), std::move(result));
         });
         if (!queued) {
           finish(std::make_exception_ptr(DependencyUnavailable("postgres", "database pool busy or stopped")), Box<R>{});
@@ -251,9 +259,10 @@ auto Pool::RunSync(F fn) -> std::invoke_result_t<F&, pqxx::connection&> {
   auto future = promise.get_future();
   const bool queued = Submit([&fn, &promise, this](pqxx::connection* conn, std::exception_ptr ep) {
     if (ep) {
-      promise.set_exception(ep);
+      promise.set_exception(std::move(ep));
       return;
     }
+    std::exception_ptr failure;
     try {
       Box<R> box;
       if constexpr (std::is_void_v<R>) {
@@ -262,9 +271,12 @@ auto Pool::RunSync(F fn) -> std::invoke_result_t<F&, pqxx::connection&> {
         box.value.emplace(fn(*conn));
       }
       promise.set_value(std::move(box));
+      return;
     } catch (...) {
-      promise.set_exception(Classify(std::current_exception(), options_.name));
+      failure = Classify(std::current_exception(), options_.name);
     }
+    // Fulfilled after the handler ended, so this thread holds no reference of its own.
+    promise.set_exception(std::move(failure));
   });
   if (!queued) throw DependencyUnavailable("postgres", "database pool busy or stopped");
   if constexpr (std::is_void_v<R>) {
