@@ -117,7 +117,10 @@ boost::asio::awaitable<PortOneGateway::Reply> PortOneGateway::Call(std::string o
     } else if (calls_ok_ != nullptr) {
       calls_ok_->Inc();
     }
-    if (log_) log_(payment_id, operation, std::string(bh::to_string(method)), url, body, reply.status, reply.body, error, took);
+    if (log_) {
+      const std::string method_name(bh::to_string(method));
+      co_await log_(payment_id, operation, method_name, url, body, reply.status, reply.body, error, took);
+    }
     if (!transient) co_return reply;
     if (attempt >= attempts) throw DependencyUnavailable("payment-gateway", error, true);
   }

@@ -98,10 +98,12 @@ struct PortOneOptions {
 };
 
 /// Writes one row per gateway exchange (payment.gateway_log); must not throw.
-using ExchangeLog = std::function<void(const std::string& payment_id, const std::string& operation,
-                                       const std::string& method, const std::string& url, const std::string& request,
-                                       int status, const std::string& response, const std::string& error,
-                                       std::chrono::milliseconds took)>;
+/// A coroutine: the write goes through the pool while the caller's I/O thread
+/// serves others. The arguments must stay alive until it completes.
+using ExchangeLog = std::function<boost::asio::awaitable<void>(
+    const std::string& payment_id, const std::string& operation, const std::string& method, const std::string& url,
+    const std::string& request, int status, const std::string& response, const std::string& error,
+    std::chrono::milliseconds took)>;
 
 class PortOneGateway final : public PaymentGateway {
  public:

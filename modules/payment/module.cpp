@@ -29,23 +29,27 @@ PaymentModule::PaymentModule(PaymentModuleOptions options, db::PoolOptions pool,
   if (options_.gateway != "sandbox" && options_.gateway != "portone") {
     throw std::invalid_argument("payment.gateway: unknown adapter " + options_.gateway);
   }
+  // On the pool's threads, never blocking the caller's I/O thread (the
+  // refund worker runs many gateway calls on one thread at once).
   auto log = [this](const std::string& payment_id, const std::string& operation, const std::string& method,
                     const std::string& url, const std::string& request, int status, const std::string& response,
-                    const std::string& error, std::chrono::milliseconds took) {
+                    const std::string& error, std::chrono::milliseconds took) -> boost::asio::awaitable<void> {
+    std::string failure;
     try {
       std::string request_cut;
       std::string response_cut;
       Cut(request, request_cut);
       Cut(response, response_cut);
-      pool_.TransactSync([&](pqxx::work& tx) {
+      const int duration_ms = static_cast<int>(took.count());
+      co_await pool_.Transact([&](pqxx::work& tx) {
         tx.exec_params0("INSERT INTO payment.gateway_log (payment_id, operation, method, url, request, status, response, "
                         "error, duration_ms) VALUES ($1, $2, $3, $4, $5, NULLIF($6, 0), $7, NULLIF($8, ''), $9)",
-                        payment_id, operation, method, url, request_cut, status, response_cut, error,
-                        static_cast<int>(took.count()));
+                        payment_id, operation, method, url, request_cut, status, response_cut, error, duration_ms);
       });
     } catch (const std::exception& e) {
-      log::Warn("payment: gateway log not written", {{"error", e.what()}});
+      failure = e.what();
     }
+    if (!failure.empty()) log::Warn("payment: gateway log not written", {{"error", failure}});
   };
   auto portone = options_.portone;
   if (options_.gateway == "sandbox") {
@@ -58,6 +62,7 @@ PaymentModule::PaymentModule(PaymentModuleOptions options, db::PoolOptions pool,
   auto service_options = options_.service;
   service_options.provider = options_.gateway;
   service_options.store_id = portone.store_id;
+  service_options.gateway_timeout = portone.timeout;
   service_ = std::make_unique<PaymentService>(service_options, pool_, *gateway_, reservations, tokens, catalog, registry);
 }
 

@@ -33,14 +33,6 @@ constexpr const char* kSchema = "payment";
   throw ApiError(std::move(p));
 }
 
-template <typename T>
-T RunSync(asio::awaitable<T> aw) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.run();
-  return fut.get();
-}
-
 std::string Us(const std::string& c) { return "(extract(epoch from " + c + ") * 1000000)::bigint"; }
 
 const std::string& Columns() {
@@ -354,24 +346,48 @@ boost::asio::awaitable<json::object> PaymentService::AdminRefund(std::string pay
   co_return co_await Load(std::move(payment_id), std::move(any));
 }
 
+std::chrono::milliseconds PaymentService::RefundLease() const {
+  // Long enough for a call started at the end of the start window (below) to
+  // finish and be settled well before the lease runs out.
+  return std::max<std::chrono::milliseconds>(60s, 2 * options_.gateway_timeout + 20s);
+}
+
+std::vector<PaymentService::RefundClaim> PaymentService::ClaimRefunds(pqxx::work& tx, int limit,
+                                                                      const std::string& payment_id) const {
+  // The lease: refund_next_at moves past the call, so no worker (this
+  // instance's or another's) takes the payment again while the gateway call
+  // runs; SKIP LOCKED lets concurrent claims pass each other. A due row is
+  // one whose refund_next_at has come: a lease still running is not due.
+  const auto lease_ms = static_cast<std::int64_t>(RefundLease().count());
+  const std::string due = payment_id.empty()
+                              ? "SELECT id FROM payment.payments WHERE refund_next_at <= now() AND refunded_at IS NULL "
+                                "ORDER BY refund_next_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+                              : "SELECT id FROM payment.payments WHERE refund_next_at <= now() AND refunded_at IS NULL "
+                                "AND id = $3::uuid LIMIT $1 FOR UPDATE SKIP LOCKED";
+  const std::string sql =
+      "UPDATE payment.payments p SET refund_next_at = now() + make_interval(secs => $2 / 1000.0), "
+      "refund_attempts = p.refund_attempts + 1 FROM (" + due + ") d WHERE p.id = d.id "
+      "RETURNING p.id::text, coalesce(p.refund_reason, 'REFUND'), p.refund_next_at::text";
+  const auto rows = payment_id.empty() ? tx.exec_params(sql, limit, lease_ms) : tx.exec_params(sql, limit, lease_ms, payment_id);
+  std::vector<RefundClaim> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()});
+  return out;
+}
+
 boost::asio::awaitable<bool> PaymentService::RefundNow(std::string payment_id) {
-  const auto lease = co_await pool_.Transact([&](pqxx::work& tx) -> std::optional<std::string> {
-    const auto rows = tx.exec_params(
-        "SELECT coalesce(refund_reason, 'REFUND') FROM payment.payments WHERE id = $1 AND refund_next_at IS NOT NULL "
-        "AND refunded_at IS NULL FOR UPDATE SKIP LOCKED",
-        payment_id);
-    if (rows.empty()) return std::nullopt;
-    // A lease: another worker will not try this one while the gateway call runs.
-    tx.exec_params0("UPDATE payment.payments SET refund_next_at = now() + interval '60 seconds', "
-                    "refund_attempts = refund_attempts + 1 WHERE id = $1",
-                    payment_id);
-    return rows[0][0].as<std::string>();
-  });
-  if (!lease) co_return false;
+  auto claims = co_await pool_.Transact([&](pqxx::work& tx) { return ClaimRefunds(tx, 1, payment_id); });
+  if (claims.empty()) co_return false;  // not due, leased by a worker, or done
+  auto claim = std::move(claims.front());
+  co_return co_await IssueRefund(std::move(claim));
+}
+
+boost::asio::awaitable<bool> PaymentService::IssueRefund(RefundClaim claim) {
+  const std::string& payment_id = claim.payment_id;
   std::string error;
   try {
     std::string id = payment_id;
-    std::string reason = *lease;
+    std::string reason = claim.reason;
     co_await gateway_.Cancel(std::move(id), std::move(reason));
   } catch (const GatewayRejected& e) {
     if (e.type() != "PAYMENT_ALREADY_CANCELLED") error = e.what();
@@ -388,7 +404,7 @@ boost::asio::awaitable<bool> PaymentService::RefundNow(std::string payment_id) {
                       "status = CASE WHEN status = 'REFUND_PENDING' THEN 'REFUNDED' ELSE status END, updated_at = now() "
                       "WHERE id = $1",
                       payment_id);
-      if (was_pending) Publish(tx, domain::kPaymentRefunded, *r, {{"reason", *lease}});
+      if (was_pending) Publish(tx, domain::kPaymentRefunded, *r, {{"reason", claim.reason}});
     } else {
       tx.exec_params0("UPDATE payment.payments SET refund_last_error = $2, refund_next_at = now() + "
                       "make_interval(secs => least($3 / 1000.0, power(2, least(refund_attempts, 16)))) WHERE id = $1",
@@ -472,49 +488,128 @@ void PaymentService::OnReservationCancelled(pqxx::work& tx, const events::Envelo
 
 // ---------------------------------------------------------------- worker
 
-int PaymentService::WorkOnce() {
-  int settled = 0;
-  const auto reconcile_after = static_cast<std::int64_t>(options_.reconcile_after.count());
-  const auto due = pool_.TransactSync([&](pqxx::work& tx) {
-    std::pair<std::vector<std::string>, std::vector<std::string>> out;
-    for (const auto& r : tx.exec("SELECT id FROM payment.payments WHERE refund_next_at <= now() AND refunded_at IS NULL "
-                                 "ORDER BY refund_next_at LIMIT 20")) {
-      out.first.push_back(r[0].as<std::string>());
+namespace {
+
+// Runs fn(item) for every item with at most `concurrency` at once, on a
+// private io_context on the calling (worker) thread; returns when all are
+// done. fn's coroutines share that one thread: no locking between them.
+// An exception from one item is logged and does not stop the others.
+template <typename T, typename F>
+void ForEachConcurrently(std::vector<T>& items, int concurrency, F fn) {
+  if (items.empty()) return;
+  asio::io_context io;
+  std::size_t next = 0;
+  const auto lanes = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, concurrency)), items.size());
+  for (std::size_t i = 0; i < lanes; ++i) {
+    asio::co_spawn(
+        io,
+        [&items, &next, &fn]() -> asio::awaitable<void> {
+          while (next < items.size()) {
+            T& item = items[next++];
+            std::string failure;
+            try {
+              co_await fn(item);
+            } catch (const std::exception& e) {
+              failure = e.what();
+            }
+            if (!failure.empty()) log::Warn("payment: worker task failed; retried later", {{"error", failure}});
+          }
+        },
+        asio::detached);
+  }
+  io.run();
+}
+
+}  // namespace
+
+PaymentService::Round PaymentService::RunRound() {
+  Round round;
+  const int concurrency = std::max(1, options_.refund_concurrency);
+  const int batch = RefundBatch(concurrency);
+
+  // Refunds: one claim for the whole batch, then `concurrency` gateway calls
+  // at a time. A call starts only while the lease still covers it with room
+  // to spare (claimed_at is taken before the claim, so this errs early);
+  // claims not started by then, or when stopping, are handed back.
+  const auto claimed_at = std::chrono::steady_clock::now();
+  auto claims = pool_.TransactSync([&](pqxx::work& tx) { return ClaimRefunds(tx, batch, std::string()); });
+  round.refunds_claimed = static_cast<int>(claims.size());
+  const auto start_by = claimed_at + RefundLease() - options_.gateway_timeout - 10s;
+  int refunded = 0;
+  std::vector<RefundClaim> unstarted;
+  ForEachConcurrently(claims, concurrency, [&](RefundClaim& claim) -> asio::awaitable<void> {
+    if (stop_ || std::chrono::steady_clock::now() > start_by) {
+      unstarted.push_back(std::move(claim));
+      co_return;
     }
+    RefundClaim mine = std::move(claim);
+    if (co_await IssueRefund(std::move(mine))) ++refunded;
+  });
+  if (!unstarted.empty()) {
+    // Only while the lease is still ours (refund_next_at unchanged).
+    pool_.TransactSync([&](pqxx::work& tx) {
+      for (const auto& c : unstarted) {
+        tx.exec_params0("UPDATE payment.payments SET refund_next_at = now(), refund_attempts = greatest(refund_attempts - 1, 0) "
+                        "WHERE id = $1 AND refunded_at IS NULL AND refund_next_at = $2::timestamptz",
+                        c.payment_id, c.lease_until);
+      }
+    });
+    log::Info("payment: refunds handed back unstarted", {{"count", static_cast<std::int64_t>(unstarted.size())}});
+  }
+  round.settled += refunded;
+  // A full batch that made progress: more are likely due; go again without
+  // the pause. A failing gateway (nothing refunded) falls back to the interval.
+  round.backlog = round.refunds_claimed == batch && refunded > 0;
+
+  // Reconciliation: PENDING payments nobody heard about, asked at the gateway.
+  if (stop_) return round;
+  const auto reconcile_after = static_cast<std::int64_t>(options_.reconcile_after.count());
+  auto stale = pool_.TransactSync([&](pqxx::work& tx) {
+    std::vector<std::string> out;
     for (const auto& r : tx.exec_params("SELECT id FROM payment.payments WHERE status = 'PENDING' AND pre_registered "
                                         "AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT 50",
                                         reconcile_after)) {
-      out.second.push_back(r[0].as<std::string>());
+      out.push_back(r[0].as<std::string>());
     }
     return out;
   });
-  for (const auto& id : due.first) {
-    if (RunSync(RefundNow(id))) ++settled;
-  }
-  for (const auto& id : due.second) {
+  int verified = 0;
+  ForEachConcurrently(stale, concurrency, [&](std::string& id) -> asio::awaitable<void> {
+    std::string failure;
+    Outcome o = Outcome::kUnchanged;
     try {
-      const auto o = RunSync(Verify(id));
-      if (o != Outcome::kStillPending && o != Outcome::kUnchanged) ++settled;
-      if (o == Outcome::kStillPending) {
-        // Asked again after another reconcile_after, not every round.
-        pool_.TransactSync([&](pqxx::work& tx) {
-          tx.exec_params0("UPDATE payment.payments SET updated_at = now() WHERE id = $1 AND status = 'PENDING'", id);
-        });
-      }
+      std::string vid = id;
+      o = co_await Verify(std::move(vid));
     } catch (const std::exception& e) {
-      log::Warn("payment: reconciliation could not ask the gateway", {{"payment_id", id}, {"error", e.what()}});
+      failure = e.what();
     }
-  }
-  return settled;
+    if (!failure.empty()) {
+      log::Warn("payment: reconciliation could not ask the gateway", {{"payment_id", id}, {"error", failure}});
+      co_return;
+    }
+    if (o != Outcome::kStillPending && o != Outcome::kUnchanged) ++verified;
+    if (o == Outcome::kStillPending) {
+      // Asked again after another reconcile_after, not every round.
+      co_await pool_.Transact([&](pqxx::work& tx) {
+        tx.exec_params0("UPDATE payment.payments SET updated_at = now() WHERE id = $1 AND status = 'PENDING'", id);
+      });
+    }
+  });
+  round.settled += verified;
+  return round;
 }
+
+int PaymentService::WorkOnce() { return RunRound().settled; }
 
 void PaymentService::WorkerLoop() {
   while (!stop_) {
+    bool backlog = false;
     try {
-      WorkOnce();
+      backlog = RunRound().backlog;
     } catch (const std::exception& e) {
       log::Warn("payment: worker round failed; retrying", {{"error", e.what()}});
     }
+    if (backlog) continue;
     const auto until = std::chrono::steady_clock::now() + options_.worker_interval;
     while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
   }

@@ -7,11 +7,13 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "payment/gateway.hpp"
 #include "ticketd/catalog/catalog.hpp"
@@ -32,6 +34,10 @@ struct PaymentOptions {
   std::chrono::seconds abandon_after{1800};     // READY at the gateway and older than this → FAILED
   std::chrono::milliseconds worker_interval{1000};
   std::chrono::milliseconds refund_backoff_max{300000};
+  /// Gateway calls (refunds, reconciliation checks) a worker round runs at once.
+  int refund_concurrency = 16;
+  /// Budget of one gateway call (payment.gateway_timeout_ms): sizes the refund lease.
+  std::chrono::milliseconds gateway_timeout{10000};
 };
 
 struct CreateInput {
@@ -68,14 +74,39 @@ class PaymentService {
   void OnReservationCancelled(pqxx::work& tx, const events::Envelope& e);
 
   /// One round of refunds due and reconciliation of stuck payments (blocking;
-  /// the worker thread and tests call it). Returns payments settled.
+  /// the worker thread and tests call it; never on an I/O thread). A round
+  /// claims up to RefundBatch(refund_concurrency) due refunds in one
+  /// transaction (a lease per payment, FOR UPDATE SKIP LOCKED: another
+  /// instance never gets the same one while its lease runs) and runs
+  /// `refund_concurrency` gateway calls at once on a private io_context.
+  struct Round {
+    int settled = 0;          // refunds done + payments verified to a final state
+    int refunds_claimed = 0;  // refunds leased this round
+    bool backlog = false;     // a full batch made progress: more are likely due, no pause
+  };
+  Round RunRound();
+  /// RunRound().settled.
   int WorkOnce();
+  /// Due refunds one round claims at most.
+  static int RefundBatch(int concurrency) { return 4 * std::max(1, concurrency); }
   void Start();
   void Stop();
 
  private:
+  struct RefundClaim {
+    std::string payment_id;
+    std::string reason;
+    std::string lease_until;  // refund_next_at as leased (text): the lease's identity
+  };
   boost::asio::awaitable<boost::json::object> Load(std::string payment_id, std::optional<std::string> owner);
+  /// Claims the one refund of `payment_id` if due and not leased, then issues it.
   boost::asio::awaitable<bool> RefundNow(std::string payment_id);
+  /// Up to `limit` due refunds (all, or only `payment_id` when not empty), leased.
+  std::vector<RefundClaim> ClaimRefunds(pqxx::work& tx, int limit, const std::string& payment_id) const;
+  /// The gateway cancel of a claimed refund and its outcome (done, or backed off).
+  boost::asio::awaitable<bool> IssueRefund(RefundClaim claim);
+  /// How long a claimed refund is leased: longer than any gateway call.
+  [[nodiscard]] std::chrono::milliseconds RefundLease() const;
   void WorkerLoop();
 
   PaymentOptions options_;

@@ -236,6 +236,7 @@ payment::PaymentModuleOptions PaymentOptionsFrom(const config::Config& c) {
   o.service.abandon_after = std::chrono::seconds(c.Int("payment.abandon_after_seconds"));
   o.service.worker_interval = std::chrono::milliseconds(c.Int("payment.worker_interval_ms"));
   o.service.refund_backoff_max = std::chrono::milliseconds(c.Int("payment.refund_backoff_max_ms"));
+  o.service.refund_concurrency = static_cast<int>(c.Int("payment.refund_concurrency"));
   if (o.gateway == "portone" && o.portone.api_secret.empty()) {
     throw config::ConfigError("payment.portone_api_secret", "required when payment.gateway = \"portone\"");
   }

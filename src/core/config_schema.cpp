@@ -224,6 +224,8 @@ std::vector<KeySpec> BuildSchema() {
                         "A payment the customer never paid (READY at the gateway) fails after this long."));
   keys.push_back(IntKey("payment", "worker_interval_ms", 1000, 50, 60000, "Refund and reconciliation round interval."));
   keys.push_back(IntKey("payment", "refund_backoff_max_ms", 300000, 1000, 86400000, "Longest wait between refund retries."));
+  keys.push_back(IntKey("payment", "refund_concurrency", 16, 1, 128,
+                        "Refunds (and reconciliation checks) the worker sends to the gateway at once; a round claims 4x as many."));
   keys.push_back(IntKey("payment", "sandbox_stall_ms", 30000, 0, 3600000,
                         "Sandbox: how long it stops answering about a payment paid with card 4000000000000119."));
 
