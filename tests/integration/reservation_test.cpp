@@ -436,6 +436,21 @@ TEST_CASE("reservation: Idempotency-Key replays the answer, refuses another body
   CHECK(created + busy == 10);
   CHECK(created >= 1);
   CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE user_id = '" + user4 + "'") == 1);
+
+  // A key whose first attempt died half-way (IN_PROGRESS, older than
+  // idempotency_stale) is taken over: the hold runs the slow way (the key
+  // claimed on its own, the hold without it) and the key then says DONE.
+  const std::string user5 = NewUuid();
+  CHECK(f.Scalar("WITH k AS (INSERT INTO reservation.idempotency_keys (user_id, key, operation, request_hash, state, created_at) "
+                 "VALUES ('" + user5 + "', 'died', 'hold', encode(sha256(convert_to('hold|" + f.event_id + "|{" + f.seats[9] +
+                 "}', 'UTF8')), 'hex'), 'IN_PROGRESS', now() - interval '2 minutes') RETURNING 1) SELECT count(*) FROM k") == 1);
+  const auto taken_over = f.HoldSync(f.Hold(user5, {9}, "died"));
+  CHECK(taken_over.status == 201);
+  CHECK(f.Scalar("SELECT count(*) FROM reservation.idempotency_keys WHERE user_id = '" + user5 +
+                 "' AND key = 'died' AND state = 'DONE' AND response_status = 201") == 1);
+  CHECK(f.HoldSync(f.Hold(user5, {9}, "died")).body == taken_over.body);
+  CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE user_id = '" + user5 + "'") == 1);
+  f.CheckInvariants();
 }
 
 TEST_CASE("reservation: saga steps — failed payment, refund and event cancellation release the seats") {
