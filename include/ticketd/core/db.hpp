@@ -255,34 +255,46 @@ auto Pool::Transact(F fn) -> boost::asio::awaitable<std::invoke_result_t<F&, pqx
 template <typename F>
 auto Pool::RunSync(F fn) -> std::invoke_result_t<F&, pqxx::connection&> {
   using R = std::invoke_result_t<F&, pqxx::connection&>;
-  std::promise<Box<R>> promise;
-  auto future = promise.get_future();
-  const bool queued = Submit([&fn, &promise, this](pqxx::connection* conn, std::exception_ptr ep) {
-    if (ep) {
-      promise.set_exception(std::move(ep));
-      return;
-    }
-    std::exception_ptr failure;
-    try {
-      Box<R> box;
-      if constexpr (std::is_void_v<R>) {
-        fn(*conn);
-      } else {
-        box.value.emplace(fn(*conn));
+  // The result (or exception) is handed over under a mutex and the worker
+  // keeps no reference to it afterwards. (std::promise::set_exception keeps
+  // its by-value argument until after the waiter woke, so the worker could
+  // drop an exception's last reference while this thread reads it.)
+  struct Handoff {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Box<R> box;
+    std::exception_ptr error;
+  } handoff;
+  const bool queued = Submit([&fn, &handoff, this](pqxx::connection* conn, std::exception_ptr ep) {
+    Box<R> box;
+    if (!ep) {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          fn(*conn);
+        } else {
+          box.value.emplace(fn(*conn));
+        }
+      } catch (...) {
+        ep = Classify(std::current_exception(), options_.name);
       }
-      promise.set_value(std::move(box));
-      return;
-    } catch (...) {
-      failure = Classify(std::current_exception(), options_.name);
     }
-    // Fulfilled after the handler ended, so this thread holds no reference of its own.
-    promise.set_exception(std::move(failure));
+    std::lock_guard lock(handoff.mu);
+    handoff.box = std::move(box);
+    handoff.error = std::move(ep);
+    handoff.done = true;
+    handoff.cv.notify_one();  // under the lock: `handoff` lives on the waiting thread's stack
   });
   if (!queued) throw DependencyUnavailable("postgres", "database pool busy or stopped");
-  if constexpr (std::is_void_v<R>) {
-    future.get();
-  } else {
-    return std::move(*future.get().value);
+  std::unique_lock lock(handoff.mu);
+  handoff.cv.wait(lock, [&handoff] { return handoff.done; });
+  if (handoff.error) {
+    std::exception_ptr error = std::move(handoff.error);
+    lock.unlock();
+    std::rethrow_exception(std::move(error));
+  }
+  if constexpr (!std::is_void_v<R>) {
+    return std::move(*handoff.box.value);
   }
 }
 
