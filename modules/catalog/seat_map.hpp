@@ -109,7 +109,4 @@ class SeatMapIndex {
   std::unordered_map<std::string, std::shared_ptr<EventSeatMap>> maps_;
 };
 
-/// gzip (RFC 1952) of `data` at the given zlib level.
-std::string Gzip(std::string_view data, int level = 6);
-
 }  // namespace ticketd::catalog

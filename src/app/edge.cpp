@@ -2,7 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
-#include <zlib.h>
+#include "ticketd/core/gzip.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -371,25 +371,6 @@ EdgeOptions EdgeOptionsFrom(const config::Config& c) {
 }
 
 // ---- gzip ----
-
-std::string Gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())));
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const auto written = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
-  out.resize(written);
-  return out;
-}
 
 bool AcceptsGzip(std::string_view accept_encoding) {
   bool gzip = false;

@@ -111,8 +111,6 @@ http::Middleware AuthMiddleware(const auth::TokenVerifier& verifier);
 /// `limiter` may be shared (tests); null = a new one sized by the options.
 http::Middleware RateLimitMiddleware(const EdgeOptions& options, std::shared_ptr<RateLimiter> limiter = nullptr);
 
-/// Gzip (RFC 1952) of `data`, for responses; throws std::runtime_error if zlib fails.
-std::string Gzip(std::string_view data);
 /// True when an Accept-Encoding value admits gzip (gzip, x-gzip or *, q > 0).
 bool AcceptsGzip(std::string_view accept_encoding);
 

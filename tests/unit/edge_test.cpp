@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "app/edge.hpp"
+#include "ticketd/core/gzip.hpp"
 #include "app/rate_limit.hpp"
 #include "ticketd/core/router.hpp"
 
@@ -52,7 +53,7 @@ struct Chain {
     router.Add(http::Verb::get, "/gz", {http::AuthLevel::kPublic, "ops", std::size_t{0}},
                [](http::Request&) -> boost::asio::awaitable<http::Response> {
                  auto res = http::Json(http::Status::ok, boost::json::object{{"payload", std::string(4000, 'g')}});
-                 res.body() = app::Gzip(res.body());
+                 res.body() = ticketd::Gzip(res.body());
                  res.set(bh::field::content_encoding, "gzip");
                  co_return res;
                });
