@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <fmt/format.h>
 
@@ -375,6 +376,25 @@ HttpClient::HttpClient(ClientOptions options)
   if (!options_.ca_file.empty()) {
     tls_->load_verify_file(options_.ca_file, ec);
     if (ec) throw std::runtime_error("http client: cannot load CA file " + options_.ca_file + ": " + ec.message());
+  }
+  WarmTrustStore();
+}
+
+// OpenSSL 3.0 fills a certificate's extension cache (key identifiers, purpose
+// flags) on first use behind a check of a plain, non-atomic flag. With one
+// SSL_CTX shared by handshakes on several threads, two handshakes verifying
+// against the same trusted CA race on that first fill (ThreadSanitizer sees
+// the one writing the CA's key identifier while the other compares it). Fill
+// every trusted certificate's cache here, on the constructing thread, before
+// any handshake can run; afterwards handshakes only read it.
+void HttpClient::WarmTrustStore() {
+  X509_STORE* store = SSL_CTX_get_cert_store(tls_->native_handle());
+  if (store == nullptr) return;
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)); cert != nullptr) {
+      X509_check_purpose(cert, -1, 0);
+    }
   }
 }
 

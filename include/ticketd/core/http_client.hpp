@@ -108,6 +108,7 @@ class HttpClient {
   [[nodiscard]] const ClientOptions& options() const noexcept { return options_; }
 
  private:
+  void WarmTrustStore();
   ClientOptions options_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
 };
