@@ -154,6 +154,12 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
     Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid",
           std::string("The payment token (qp_) is not valid for this reservation: ") + queue::ToString(check));
   }
+  const bool paid = co_await pool_.Transact([&](pqxx::work& tx) {
+    return !tx.exec_params("SELECT 1 FROM payment.payments WHERE reservation_id = $1 AND status = 'SUCCESS' LIMIT 1",
+                           in.reservation_id)
+                .empty();
+  });
+  if (paid) Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "The reservation is already paid");
   std::string rid2 = in.reservation_id;
   const auto r = co_await reservations_.FindReservation(std::move(rid2));
   if (!r || r->user_id != in.user_id) Throw(404, "NOT_FOUND", "Not found", "Reservation not found");
@@ -220,6 +226,7 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
   std::string gid = payment_id;
   const auto gp = co_await gateway_.GetPayment(std::move(gid));  // DependencyUnavailable propagates
   const auto abandon = static_cast<std::int64_t>(options_.abandon_after.count());
+  std::string paid_reservation;
   const auto outcome = co_await pool_.Transact([&](pqxx::work& tx) {
     const auto r = Row(tx, payment_id, true);
     if (!r) return Outcome::kUnchanged;
@@ -230,6 +237,7 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
         if (gp->total == (*r)[5].as<std::int64_t>() && gp->currency == (*r)[6].as<std::string>()) {
           tx.exec_params0("UPDATE payment.payments SET status = 'SUCCESS', paid_at = now(), updated_at = now() WHERE id = $1", payment_id);
           Publish(tx, domain::kPaymentSucceeded, *r, {});
+          paid_reservation = (*r)[2].as<std::string>();
           return Outcome::kSucceeded;
         }
         // Paid, but not what we asked for: never a success; the money goes back.
@@ -272,6 +280,21 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
     return Outcome::kUnchanged;
   });
   if (outcome == Outcome::kSucceeded && succeeded_ != nullptr) succeeded_->Inc();
+  if (outcome == Outcome::kSucceeded) {
+    // The qp_ token has served its purpose. Best effort: if the queue's
+    // database is unreachable the token still cannot start a second payment
+    // (Create refuses a reservation that is already paid) and expires with the hold.
+    std::string failure;
+    try {
+      std::string rid = paid_reservation;
+      co_await tokens_.ConsumePaymentTokens(std::move(rid));
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) {
+      log::Warn("payment: could not use up the payment token", {{"payment_id", payment_id}, {"error", failure}});
+    }
+  }
   if ((outcome == Outcome::kFailed || outcome == Outcome::kAmountMismatch) && failed_ != nullptr) failed_->Inc();
   if (outcome == Outcome::kRefunded && refunded_ != nullptr) refunded_->Inc();
   co_return outcome;

@@ -1413,4 +1413,15 @@ boost::asio::awaitable<TokenCheck> QueueService::Consume(std::string token, std:
   co_return result.check;
 }
 
+boost::asio::awaitable<int> QueueService::ConsumePaymentTokens(std::string reservation_id) {
+  if (reservation_id.empty()) throw std::invalid_argument("queue: ConsumePaymentTokens needs a reservation id");
+  auto work = [&](pqxx::work& tx) {
+    return static_cast<int>(tx.exec_params("UPDATE queue.tokens SET used_at = now() WHERE reservation_id = $1 "
+                                           "AND kind = 'qp' AND used_at IS NULL AND revoked_at IS NULL",
+                                           reservation_id)
+                                .affected_rows());
+  };
+  co_return co_await pool_.Transact(std::move(work));
+}
+
 }  // namespace ticketd::queue

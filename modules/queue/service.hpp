@@ -106,6 +106,7 @@ class QueueService final : public QueueTokens {
   boost::asio::awaitable<TokenCheck> ValidatePaymentToken(std::string token, std::string user_id,
                                                           std::string reservation_id) override;
   boost::asio::awaitable<TokenCheck> Consume(std::string token, std::string user_id) override;
+  boost::asio::awaitable<int> ConsumePaymentTokens(std::string reservation_id) override;
 
   // ---- background steps (public for tests; the threads call them) ----
   /// Loads rooms and live entries into a fresh index. Blocking.

@@ -213,6 +213,15 @@ TEST_CASE("booking e2e: pay succeeds → reservation CONFIRMED → seats SOLD, r
   CHECK(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + payment_id + "/confirm", alice)), "status") == "SUCCESS");
   CHECK(Eventually([&] { return shop.ReservationStatus(alice, reservation) == "CONFIRMED"; }));
   CHECK(Eventually([&] { return shop.SeatStatus(seats[0]) == "SOLD" && shop.SeatStatus(seats[1]) == "SOLD"; }));
+  // The qp_ token was used up by the payment: a second payment with a new
+  // paymentKey is refused, the first one's replay still answers.
+  CHECK(shop.Scalar("SELECT count(*) FROM queue.tokens WHERE kind = 'qp' AND used_at IS NOT NULL AND reservation_id = '" +
+                    reservation + "'") == 1);
+  auto second = shop.Call(bhttp::verb::post, "/payments", alice,
+                          json::serialize(json::object{{"reservationId", reservation}, {"paymentKey", NewUuid()}}),
+                          {{"X-Queue-Token", Str(hold, "paymentToken")}});
+  CHECK(second.result_int() == 403);
+  CHECK(Code(second) == "QUEUE_TOKEN_INVALID");
   std::this_thread::sleep_for(500ms);
   CHECK(shop.Scalar("SELECT count(*) FROM payment.outbox WHERE event_type = 'PaymentSucceeded'") == 1);
   CHECK(shop.Scalar("SELECT count(*) FROM reservation.outbox WHERE event_type = 'ReservationConfirmed'") == 1);

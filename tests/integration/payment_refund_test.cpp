@@ -57,6 +57,7 @@ class NoTokens final : public queue::QueueTokens {
     co_return queue::TokenCheck::kInvalid;
   }
   asio::awaitable<queue::TokenCheck> Consume(std::string, std::string) override { co_return queue::TokenCheck::kInvalid; }
+  asio::awaitable<int> ConsumePaymentTokens(std::string) override { co_return 0; }
 };
 
 class NoCatalog final : public catalog::CatalogReader {

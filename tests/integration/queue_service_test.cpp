@@ -443,6 +443,13 @@ TEST_CASE("queue service: tokens are bound to user, event and purpose, single us
   CHECK(CodeOf([&] { q.Status(event, users[0]); }) == "NOT_FOUND");  // moved on to the reservation
   CHECK(Run(s.Consume(qp, users[0])) == queue::TokenCheck::kOk);
   CHECK(Run(s.ValidatePaymentToken(qp, users[0], "res-1")) == queue::TokenCheck::kUsed);
+  // A successful payment uses up the reservation's payment tokens, and only those.
+  const auto qp2 = Run(s.IssuePaymentToken(users[0], event, "res-2", 300s));
+  const auto qp3 = Run(s.IssuePaymentToken(users[0], event, "res-3", 300s));
+  CHECK(Run(s.ConsumePaymentTokens("res-2")) == 1);
+  CHECK(Run(s.ConsumePaymentTokens("res-2")) == 0);
+  CHECK(Run(s.ValidatePaymentToken(qp2, users[0], "res-2")) == queue::TokenCheck::kUsed);
+  CHECK(Run(s.ValidatePaymentToken(qp3, users[0], "res-3")) == queue::TokenCheck::kOk);
 
   // Leaving revokes the token.
   const auto token2 = q.Status(event, users[1]).token;

@@ -59,6 +59,7 @@ class FakeTokens final : public queue::QueueTokens {
     if (!used_.insert(token).second) co_return queue::TokenCheck::kUsed;
     co_return queue::TokenCheck::kOk;
   }
+  asio::awaitable<int> ConsumePaymentTokens(std::string) override { co_return 0; }
   void Reset() {
     std::lock_guard lock(mu_);
     used_.clear();

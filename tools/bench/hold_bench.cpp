@@ -47,6 +47,7 @@ class AcceptAllTokens final : public queue::QueueTokens {
     co_return queue::TokenCheck::kOk;
   }
   asio::awaitable<queue::TokenCheck> Consume(std::string, std::string) override { co_return queue::TokenCheck::kOk; }
+  asio::awaitable<int> ConsumePaymentTokens(std::string) override { co_return 0; }
 };
 
 template <typename T>

@@ -43,6 +43,10 @@ class QueueTokens {
   /// once per token, kUsed afterwards. Consuming a `qr_…` token also frees the
   /// user's waiting-room entry (status USED).
   virtual boost::asio::awaitable<TokenCheck> Consume(std::string token, std::string user_id) = 0;
+  /// Uses up every still-usable `qp_…` token bound to `reservation_id` (its
+  /// payment succeeded, the token has served its purpose); returns how many.
+  /// Idempotent: a second call returns 0.
+  virtual boost::asio::awaitable<int> ConsumePaymentTokens(std::string reservation_id) = 0;
 };
 
 }  // namespace ticketd::queue
