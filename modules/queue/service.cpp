@@ -251,8 +251,40 @@ struct QueueService::PendingEnter {
 QueueService::QueueService(QueueOptions options, db::Pool& pool, catalog::CatalogReader& catalog,
                            metrics::Registry* registry)
     : options_(std::move(options)), pool_(pool), catalog_(catalog) {
-  (void)registry;
+  if (registry != nullptr) RegisterMetrics(*registry);
   for (int i = 0; i < 2; ++i) enter_writers_.emplace_back([this] { EnterWriterLoop(); });
+}
+
+void QueueService::RegisterMetrics(metrics::Registry& registry) {
+  admitted_total_ = &registry.GetCounter("ticketd_queue_admitted_total",
+                                         "Users admitted by this instance's schedulers (all rooms)");
+  entered_total_ = &registry.GetCounter("ticketd_queue_entered_total", "New waiting-room entries written by this instance");
+  auto& streams = registry.GetGauge("ticketd_queue_streams", "Open waiting-room SSE streams on this instance");
+  auto& leading = registry.GetGauge("ticketd_queue_rooms_led", "Rooms whose admission scheduler runs on this instance");
+  // Per room (label event_id): the index is synced from Postgres, so every
+  // instance reports the whole room, not only its own users.
+  registry.OnCollect([this, &registry, &streams, &leading] {
+    std::vector<std::pair<std::string, std::shared_ptr<Room>>> rooms;
+    {
+      std::shared_lock lock(rooms_mu_);
+      rooms.assign(rooms_.begin(), rooms_.end());
+    }
+    for (const auto& [event_id, room] : rooms) {
+      std::int64_t waiting = 0;
+      std::int64_t admitted = 0;
+      {
+        std::lock_guard lock(room->mu);
+        waiting = room->index.waiting();
+        admitted = room->index.admitted();
+      }
+      const metrics::Labels labels{{"event_id", event_id}};
+      registry.GetGauge("ticketd_queue_waiting", "Users waiting, per room", labels).Set(static_cast<double>(waiting));
+      registry.GetGauge("ticketd_queue_admitted", "Users admitted holding an unused token, per room", labels)
+          .Set(static_cast<double>(admitted));
+    }
+    streams.Set(static_cast<double>(streams_open_.load()));
+    leading.Set(static_cast<double>(LeadEvents().size()));
+  });
 }
 
 QueueService::~QueueService() { Stop(); }
@@ -440,6 +472,7 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
     std::optional<EntryRow> entry;
     std::string other_event;
     bool full = false;
+    bool fresh = false;  // the INSERT wrote a new place
   };
   const int capacity = settings.capacity;
   auto work = [&](pqxx::work& tx) {
@@ -483,6 +516,7 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
                     "WHERE queue.entries.status NOT IN ('WAITING', 'ADMITTED') RETURNING ") +
             kEntryColumns,
         event_id, user_id, pre_queue, estimate_seconds);
+    result.fresh = !r.empty();
     if (r.empty()) r = tx.exec_params(select_live, event_id, user_id);  // already live: the same place
     if (!r.empty()) result.entry = ParseEntry(r[0]);
     return result;
@@ -526,6 +560,7 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
   } else {
     try {
       result = co_await pool_.Transact(std::move(work));
+      if (result.fresh && entered_total_ != nullptr) entered_total_->Inc();
     } catch (const pqxx::unique_violation&) {
       in_other_room = true;
     }
@@ -613,7 +648,9 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
       pre.push_back(batch[i]->pre_queue ? "t" : "f");
       estimates.push_back(std::to_string(batch[i]->estimate_seconds));
     }
-    return pool_.TransactSync([&](pqxx::work& tx) {
+    std::size_t fresh = 0;  // rows the INSERT wrote (not the replays)
+    auto written = pool_.TransactSync([&](pqxx::work& tx) {
+      fresh = 0;
       std::map<std::pair<std::string, std::string>, EntryRow> rows;
       // Users already waiting in another room are refused up front, so that
       // they do not fail the whole batch (a concurrent race still can: then
@@ -643,6 +680,7 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
       LockEnterOrder(tx);
       for (const auto& r : tx.exec_params(insert_sql, SqlArray(events), SqlArray(users), SqlArray(pre), SqlArray(estimates))) {
         if (auto e = ParseEntry(r)) rows[{e->event_id, ToString(e->user)}] = *e;
+        ++fresh;
       }
       if (rows.size() < users.size()) {  // already live: the same place
         for (const auto& r : tx.exec_params(select_sql, SqlArray(events), SqlArray(users))) {
@@ -651,6 +689,8 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
       }
       return rows;
     });
+    if (entered_total_ != nullptr && fresh > 0) entered_total_->Inc(static_cast<double>(fresh));
+    return written;
   };
   auto deliver = [&](const std::map<std::pair<std::string, std::string>, EntryRow>& rows) {
     for (const auto& p : batch) {
@@ -744,6 +784,7 @@ bool QueueService::TryReserveStream(const UserKey& user) {
   auto& sub = subs_[user];
   if (sub.slots >= options_.max_streams_per_user) return false;
   ++sub.slots;
+  streams_open_.fetch_add(1);
   return true;
 }
 
@@ -751,6 +792,7 @@ void QueueService::ReleaseStream(const UserKey& user) {
   std::lock_guard lock(subs_mu_);
   auto it = subs_.find(user);
   if (it == subs_.end()) return;
+  streams_open_.fetch_sub(1);
   if (--it->second.slots <= 0 && it->second.writers.empty()) subs_.erase(it);
 }
 
@@ -1017,7 +1059,9 @@ std::int64_t QueueService::SchedulerTick() {
         leading_.insert(event_id);
         log::Info("queue: scheduler leader", {{"event_id", event_id}});
       }
-      admitted += TickRoom(*leader_conn_, event_id);
+      const auto room_admitted = TickRoom(*leader_conn_, event_id);
+      admitted += room_admitted;
+      if (admitted_total_ != nullptr && room_admitted > 0) admitted_total_->Inc(static_cast<double>(room_admitted));
     }
   } catch (const pqxx::broken_connection& e) {
     log::Warn("queue: scheduler connection lost", {{"error", e.what()}});

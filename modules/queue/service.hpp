@@ -31,6 +31,7 @@
 #include "ticketd/queue/queue.hpp"
 
 namespace ticketd::metrics {
+class Counter;
 class Registry;
 }
 
@@ -189,6 +190,12 @@ class QueueService final : public QueueTokens {
   std::deque<std::shared_ptr<PendingEnter>> enter_queue_;
   bool enter_stopping_ = false;
   std::vector<std::thread> enter_writers_;
+
+  // Metrics (null without a registry): the gauges are refreshed at scrape time.
+  void RegisterMetrics(metrics::Registry& registry);
+  metrics::Counter* admitted_total_ = nullptr;
+  metrics::Counter* entered_total_ = nullptr;
+  std::atomic<std::int64_t> streams_open_{0};
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};

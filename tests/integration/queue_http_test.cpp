@@ -85,7 +85,7 @@ struct Harness {
     queue::QueueOptions o;
     o.max_streams_per_user = 2;
     o.stream_heartbeat = 1s;
-    service = std::make_unique<queue::QueueService>(o, *pool, catalog, nullptr);
+    service = std::make_unique<queue::QueueService>(o, *pool, catalog, &registry);
     service->RebuildSync();
     queue::AddRoutes(router, *service);
     http::ServerOptions so;
@@ -239,12 +239,15 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   // Bounded per user.
   auto r = h.Call(bhttp::verb::get, "/queue/" + event + "/stream", user);
   CHECK(r.result_int() == 429);
+  CHECK(h.registry.Render().find("ticketd_queue_streams 2\n") != std::string::npos);
   // Heartbeats keep proxies from cutting an idle stream.
   CHECK(s1.WaitFor(": keep-alive", 15s));
 
   // The admission reaches the stream as it happens.
   REQUIRE(h.service->SchedulerTick() == 1);
   h.service->SyncOnce();
+  CHECK(h.registry.Render().find("ticketd_queue_admitted_total 1\n") != std::string::npos);
+  CHECK(h.registry.Render().find("ticketd_queue_entered_total 1\n") != std::string::npos);
   REQUIRE(s1.WaitFor("event: admitted"));
   CHECK(s1.data().find("\"reservationToken\":\"qr_") != std::string::npos);
   CHECK(s2.WaitFor("event: admitted"));
