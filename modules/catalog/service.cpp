@@ -878,6 +878,28 @@ void CatalogService::OnReservationCancelled(pqxx::work& tx, const events::Envelo
   ApplyPersisted(event_id, EventSeatMap::Change::kRelease, reservation_id, seat_ids);
 }
 
+void CatalogService::ApplyReservationEvent(const events::Envelope& e) {
+  using Change = EventSeatMap::Change;
+  const auto event_id = PayloadString(e, "eventId");
+  const auto reservation_id = PayloadString(e, "reservationId");
+  if (e.event_type == "ReservationHeld") {
+    ApplyPersisted(event_id, Change::kHold, reservation_id, SeatIdsOf(e));
+    if (const auto* released = e.payload.if_contains("releasedSeatIds"); released != nullptr && released->is_array()) {
+      std::vector<std::string> ids;
+      for (const auto& v : released->as_array()) ids.emplace_back(v.as_string());
+      if (!ids.empty()) ApplyPersisted(event_id, Change::kRelease, reservation_id, ids);
+    }
+  } else if (e.event_type == "ReservationExpired") {
+    ApplyPersisted(event_id, Change::kRelease, reservation_id, SeatIdsOf(e));
+  } else if (e.event_type == "ReservationCancelled") {
+    const auto ids = SeatIdsOf(e);
+    ApplyPersisted(event_id, Change::kUnsell, reservation_id, ids);
+    ApplyPersisted(event_id, Change::kRelease, reservation_id, ids);
+  } else if (e.event_type == "ReservationConfirmed") {
+    ApplyPersisted(event_id, Change::kSell, reservation_id, SeatIdsOf(e));
+  }
+}
+
 void CatalogService::PreloadSync() {
   const auto horizon = static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(options_.preload_horizon).count());
   const auto ids = pool_.TransactSync([&](pqxx::work& tx) {

@@ -113,6 +113,11 @@ class CatalogService final : public CatalogReader, public SeatMapFeed {
   /// a confirmed reservation's seats become SOLD; a cancelled confirmed one's AVAILABLE.
   void OnReservationConfirmed(pqxx::work& tx, const events::Envelope& e);
   void OnReservationCancelled(pqxx::work& tx, const events::Envelope& e);
+  /// Every instance's memory-only reading of reservation.events (a
+  /// BroadcastConsumer): holds, seat changes, expiries, cancellations and
+  /// confirmations made on any instance reach this instance's live map.
+  /// Idempotent under the owner rules; other event types are ignored.
+  void ApplyReservationEvent(const events::Envelope& e);
 
   /// Loads the seat maps of events on sale or opening soon (blocking; start-up thread).
   void PreloadSync();

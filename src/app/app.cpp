@@ -476,6 +476,15 @@ int Serve(const config::Config& c) {
   consumers.back()->On("ReservationCancelled", 1, [&catalog_module](pqxx::work& tx, const events::Envelope& e) {
     catalog_module.service().OnReservationCancelled(tx, e);
   });
+  // Every instance's live seat map follows the holds and bookings made on any
+  // instance (memory only; the consumer group above persists SOLD once).
+  events::BroadcastConsumer seat_map_events(events::BroadcastOptions{"catalog.seat-map", {"reservation.events"}},
+                                            *kafka_cluster, &registry);
+  for (const char* type : {"ReservationHeld", "ReservationExpired", "ReservationCancelled", "ReservationConfirmed"}) {
+    seat_map_events.On(type, 1, [&catalog_module](const events::Envelope& e) {
+      catalog_module.service().ApplyReservationEvent(e);
+    });
+  }
 
   // The waiting room reads events (sale window, queue settings) through the catalog's interface.
   queue::QueueModule queue_module(QueueOptionsFrom(c), ModulePool(c, "queue"), catalog_module.reader(), &registry);
@@ -568,6 +577,7 @@ int Serve(const config::Config& c) {
   server.Use(RateLimitMiddleware(edge_options));
   server_ptr = &server;
   auth_module.Start();
+  seat_map_events.Start();  // before the maps load: what happens meanwhile reaches them
   catalog_module.Start();
   queue_module.Start();
   reservation_module.Start();
@@ -609,6 +619,7 @@ int Serve(const config::Config& c) {
   server.BeginDrain();
   const bool clean = server.Stop(std::chrono::milliseconds(c.Int("server.drain_timeout_ms")));
   for (auto& consumer : consumers) consumer->Stop();
+  seat_map_events.Stop();
   for (auto& relay : relays) relay->Stop();
   payment_module.Stop();
   reservation_module.Stop();

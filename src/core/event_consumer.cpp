@@ -1,5 +1,8 @@
 #include "core/event_consumer.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <set>
@@ -390,6 +393,143 @@ std::size_t ReplayDlq(const kafka::Cluster& cluster, const std::string& dlq_topi
     rd_kafka_topic_partition_list_destroy(list);
   }
   return replayed;
+}
+
+// ---------------------------------------------------------------- broadcast
+
+BroadcastConsumer::BroadcastConsumer(BroadcastOptions options, const kafka::Cluster& cluster, metrics::Registry* registry)
+    : options_(std::move(options)), cluster_(cluster), registry_(registry) {}
+
+BroadcastConsumer::~BroadcastConsumer() { Stop(); }
+
+void BroadcastConsumer::On(std::string event_type, int max_version, MemoryHandler handler) {
+  handlers_[std::move(event_type)] = {max_version, std::move(handler)};
+}
+
+void BroadcastConsumer::Count(const char* outcome) {
+  if (registry_ == nullptr) return;
+  registry_
+      ->GetCounter("ticketd_consumer_events_total", "Events seen by consumers, by outcome",
+                   {{"group", options_.name}, {"outcome", outcome}})
+      .Inc();
+}
+
+bool BroadcastConsumer::Start() {
+  rd_kafka_conf_t* conf = cluster_.NewConf(options_.name);
+  try {
+    // A group id of its own that never joins a group (assign, not subscribe)
+    // and never commits.
+    kafka::SetConf(conf, "group.id", "ticketd.memory." + options_.name + "." + std::to_string(::getpid()));
+    kafka::SetConf(conf, "enable.auto.commit", "false");
+    kafka::SetConf(conf, "enable.auto.offset.store", "false");
+    kafka::SetConf(conf, "fetch.wait.max.ms", "10");
+    kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
+  } catch (...) {
+    rd_kafka_conf_destroy(conf);
+    throw;
+  }
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk_ == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("kafka consumer: ") + err);
+  }
+  rd_kafka_poll_set_consumer(rk_);
+  const auto until = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (!TryAssign(1000) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100ms);
+  if (!assigned_) log::Warn("kafka: memory consumer not assigned yet; retrying in the background", {{"name", options_.name}});
+  thread_ = std::thread([this] { Run(); });
+  return assigned_.load();
+}
+
+bool BroadcastConsumer::TryAssign(int timeout_ms) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+  std::string failure;
+  for (const auto& topic : options_.topics) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    auto e = rd_kafka_metadata(rk_, 0, rkt, &md, timeout_ms);
+    int partitions = 0;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) {
+      e = md->topics[0].err;
+      partitions = md->topics[0].partition_cnt;
+    }
+    if (md != nullptr) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || partitions == 0) {
+      failure = topic + ": " + (e != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(e) : "no partitions");
+      break;
+    }
+    for (int p = 0; p < partitions && failure.empty(); ++p) {
+      int64_t low = 0;
+      int64_t high = 0;
+      e = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), p, &low, &high, timeout_ms);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failure = topic + ": " + rd_kafka_err2str(e);
+      } else {
+        rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = high;
+      }
+    }
+    if (!failure.empty()) break;
+  }
+  if (failure.empty()) {
+    const auto e = rd_kafka_assign(rk_, list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) failure = std::string("assign: ") + rd_kafka_err2str(e);
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (!failure.empty()) return false;
+  assigned_ = true;
+  log::Info("kafka: memory consumer reading from the end of its topics", {{"name", options_.name}});
+  return true;
+}
+
+void BroadcastConsumer::Run() {
+  auto backoff = 200ms;
+  while (!stop_) {
+    if (!assigned_) {
+      if (!TryAssign(1000)) {
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      }
+      continue;
+    }
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, 100);
+    if (msg == nullptr) continue;
+    std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> owned(msg, &rd_kafka_message_destroy);
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        log::Warn("kafka memory consumer error", {{"name", options_.name}, {"error", rd_kafka_message_errstr(msg)}});
+      }
+      continue;
+    }
+    Envelope env;
+    try {
+      env = Parse(std::string_view(static_cast<const char*>(msg->payload), msg->len));
+    } catch (const std::exception&) {
+      Count("skipped");
+      continue;  // the module's own consumer dead-letters it
+    }
+    const auto it = handlers_.find(env.event_type);
+    if (it == handlers_.end() || env.version > it->second.first) continue;  // not of interest here
+    try {
+      it->second.second(env);
+      Count("applied");
+    } catch (const std::exception& e) {
+      Count("failed");
+      log::Warn("kafka memory consumer: handler failed; event skipped",
+                {{"name", options_.name}, {"event_type", env.event_type}, {"event_id", env.event_id}, {"error", e.what()}});
+    }
+  }
+}
+
+void BroadcastConsumer::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (rk_ != nullptr) {
+    rd_kafka_consumer_close(rk_);
+    rd_kafka_destroy(rk_);
+    rk_ = nullptr;
+  }
 }
 
 }  // namespace ticketd::events

@@ -91,6 +91,57 @@ class EventConsumer {
   std::atomic<bool> running_{false};
 };
 
+/// A process's own reading of topics, for state kept in memory (the live seat
+/// map), so that every instance learns what every other instance did.
+///
+/// No consumer group and no commits: Start() assigns every partition by hand
+/// at the end of the log as it is then, so the process sees every event
+/// published from that moment on. Nothing is recorded in Postgres: memory is
+/// rebuilt from Postgres at start, and handlers must be idempotent and
+/// converge when events of one key arrive in order (Kafka's per-partition
+/// order; the in-process path may apply the same change earlier). A handler
+/// that throws is logged, counted and skipped. Partitions added to a topic
+/// after Start() are not read.
+using MemoryHandler = std::function<void(const Envelope&)>;
+
+struct BroadcastOptions {
+  std::string name;  // logs and the metric's `group` label, e.g. "catalog.seat-map"
+  std::vector<std::string> topics;
+  /// How long Start() waits for the first assignment before going on (it
+  /// keeps trying in the background while Kafka is unreachable).
+  std::chrono::milliseconds start_timeout{5000};
+};
+
+class BroadcastConsumer {
+ public:
+  BroadcastConsumer(BroadcastOptions options, const kafka::Cluster& cluster, metrics::Registry* registry);
+  ~BroadcastConsumer();
+  BroadcastConsumer(const BroadcastConsumer&) = delete;
+  BroadcastConsumer& operator=(const BroadcastConsumer&) = delete;
+
+  /// Registers the handler for `event_type` (versions 1..max_version). Before Start().
+  void On(std::string event_type, int max_version, MemoryHandler handler);
+  /// Assigns the partitions at their current end and starts reading; returns
+  /// whether that assignment was made within `start_timeout`.
+  bool Start();
+  void Stop();
+  [[nodiscard]] bool assigned() const noexcept { return assigned_.load(); }
+
+ private:
+  bool TryAssign(int timeout_ms);
+  void Run();
+  void Count(const char* outcome);
+
+  BroadcastOptions options_;
+  const kafka::Cluster& cluster_;
+  metrics::Registry* registry_;
+  std::map<std::string, std::pair<int, MemoryHandler>> handlers_;
+  rd_kafka_t* rk_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> assigned_{false};
+};
+
 /// Re-publishes every message of `dlq_topic` to the topic named in its
 /// `original-topic` header (the manual reprocessing step), committing as it
 /// goes; returns how many were replayed. Stops after `idle` without messages.

@@ -7,6 +7,8 @@
 // another user's payment.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
 
@@ -402,4 +404,50 @@ TEST_CASE("booking e2e: a dead gateway opens the breaker — fast 503, booking s
   CHECK(shop.Scalar("SELECT count(*) FROM payment.payments") == 0);
   CHECK(shop.ReservationStatus(user, Str(hold, "reservationId")) == "PENDING");
   CHECK(shop.SeatStatus(seats[15]) == "HELD");
+}
+
+// Two instances over one database and one Kafka (the second uses the first's
+// embedded cluster): a hold, a seat change and a release made through one
+// instance show in the other's live seat map, which never loads anew.
+TEST_CASE("booking e2e: a second instance's seat map follows holds made through the first") {
+  Shop shop;
+  std::string bootstrap;
+  for (const auto& line : shop.process->Lines()) {
+    if (line.find("embedded kafka started") == std::string::npos) continue;
+    bootstrap = Str(json::parse(line).as_object(), "bootstrap");
+  }
+  REQUIRE(!bootstrap.empty());
+  auto env = shop.env;
+  env["TICKETD_KAFKA_BROKERS"] = bootstrap;
+  test::TicketdProcess second({}, env);
+  const auto port2 = second.WaitListening();
+  REQUIRE(port2 != 0);
+  REQUIRE(test::WaitReady(port2));
+  auto status_on_second = [&](const std::string& seat) {
+    auto r = test::Request(port2, bhttp::verb::get, "/api/v1/events/" + shop.event_id + "/seats", "",
+                           {{"Authorization", "Bearer " + shop.admin}});
+    const auto map = Body(r);
+    for (const auto& s : map.at("seats").as_array()) {
+      if (s.at("seatId").as_string() == seat) return std::string(s.at("status").as_string());
+    }
+    return std::string();
+  };
+  const auto seats = shop.Seats();
+  REQUIRE(status_on_second(seats[20]) == "AVAILABLE");
+
+  const auto user = shop.Customer();
+  const auto hold = shop.Hold(user, {seats[20], seats[21]});
+  const std::string reservation = Str(hold, "reservationId");
+  CHECK(Eventually([&] { return status_on_second(seats[20]) == "HELD" && status_on_second(seats[21]) == "HELD"; }));
+
+  auto change = shop.Call(bhttp::verb::put, "/reservations/hold/" + reservation, user,
+                          json::serialize(json::object{{"seatIds", json::array{json::string(seats[21]), json::string(seats[22])}}}));
+  REQUIRE_MESSAGE(change.result_int() == 200, change.body());
+  CHECK(Eventually([&] { return status_on_second(seats[20]) == "AVAILABLE" && status_on_second(seats[22]) == "HELD"; }));
+
+  auto release = shop.Call(bhttp::verb::delete_, "/reservations/hold/" + reservation, user);
+  REQUIRE_MESSAGE(release.result_int() / 100 == 2, release.body());
+  CHECK(Eventually([&] { return status_on_second(seats[21]) == "AVAILABLE" && status_on_second(seats[22]) == "AVAILABLE"; }));
+  second.Signal(SIGTERM);
+  CHECK(second.Wait(30s) == 0);
 }

@@ -224,3 +224,61 @@ TEST_CASE("catalog: a restart rebuilds the seat maps of events on sale from Post
   CHECK(res.seats[0].status == catalog::SeatStatus::kSold);
   CHECK(res.seats[1].status == catalog::SeatStatus::kAvailable);
 }
+
+TEST_CASE("catalog: another instance's seat map follows holds, seat changes, expiries and bookings from Kafka") {
+  Fixture f;
+  kafka::Producer producer(f.cluster, "test");
+  // "Another instance": its own service and map over the same database, fed
+  // only by its memory consumer.
+  catalog::CatalogService other(catalog::CatalogOptions{}, *f.pool, nullptr);
+  other.PreloadSync();
+  auto status = [&](std::size_t i) {
+    const auto res = other.ResolveSeats(f.event_id, {f.seats[i]});
+    REQUIRE(res.seats.size() == 1);
+    return res.seats[0].status;
+  };
+  auto send = [&](const events::Envelope& e) {
+    REQUIRE(producer.ProduceAll({{"reservation.events", e.aggregate_id, events::Serialize(e), {}}}, 10s)[0].ok());
+  };
+  using catalog::SeatStatus;
+  const std::string r0 = "cccccccc-0000-4000-8000-000000000000";
+  const std::string r1 = "cccccccc-0000-4000-8000-000000000001";
+  const std::string r2 = "cccccccc-0000-4000-8000-000000000002";
+  send(f.Reservation("ReservationHeld", r0, {9}));  // before the consumer starts: not read
+
+  metrics::Registry registry;
+  events::BroadcastConsumer consumer(events::BroadcastOptions{"catalog.seat-map", {"reservation.events"}}, f.cluster,
+                                     &registry);
+  for (const char* type : {"ReservationHeld", "ReservationExpired", "ReservationCancelled", "ReservationConfirmed"}) {
+    consumer.On(type, 1, [&other](const events::Envelope& e) { other.ApplyReservationEvent(e); });
+  }
+  REQUIRE(consumer.Start());
+
+  send(f.Reservation("ReservationHeld", r1, {4, 5}));
+  REQUIRE(WaitFor([&] { return status(4) == SeatStatus::kHeld && status(5) == SeatStatus::kHeld; }, 30s));
+  // A seat change: now 5 and 6, seat 4 released.
+  auto changed = f.Reservation("ReservationHeld", r1, {5, 6});
+  changed.payload["releasedSeatIds"] = json::array{json::string(f.seats[4])};
+  send(changed);
+  REQUIRE(WaitFor([&] { return status(4) == SeatStatus::kAvailable && status(6) == SeatStatus::kHeld; }, 30s));
+  // A malformed event is skipped and counted; the stream goes on.
+  auto broken = f.Reservation("ReservationHeld", r2, {7});
+  broken.payload.erase("seatIds");
+  send(broken);
+  send(f.Reservation("ReservationConfirmed", r1, {5, 6}));
+  REQUIRE(WaitFor([&] { return status(5) == SeatStatus::kSold && status(6) == SeatStatus::kSold; }, 30s));
+  send(f.Reservation("ReservationHeld", r2, {7}));
+  REQUIRE(WaitFor([&] { return status(7) == SeatStatus::kHeld; }, 30s));
+  send(f.Reservation("ReservationExpired", r2, {7}));
+  send(f.Reservation("ReservationCancelled", r1, {5, 6}));
+  REQUIRE(WaitFor([&] {
+    return status(7) == SeatStatus::kAvailable && status(5) == SeatStatus::kAvailable && status(6) == SeatStatus::kAvailable;
+  }, 30s));
+  CHECK(status(9) == SeatStatus::kAvailable);  // published before Start(): not this consumer's business
+  // The first instance's map was not touched (it has no memory consumer here).
+  CHECK(f.StatusOf(4) == "AVAILABLE");
+  const auto text = registry.Render();
+  CHECK(text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"failed\"} 1\n") != std::string::npos);
+  CHECK(text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 6\n") != std::string::npos);
+  consumer.Stop();
+}
