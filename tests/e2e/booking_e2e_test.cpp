@@ -423,6 +423,7 @@ TEST_CASE("booking e2e: a second instance's seat map follows holds made through 
   const auto port2 = second.WaitListening();
   REQUIRE(port2 != 0);
   REQUIRE(test::WaitReady(port2));
+  REQUIRE(second.WaitForLine("memory consumer reading from the end", 60s));
   auto status_on_second = [&](const std::string& seat) {
     auto r = test::Request(port2, bhttp::verb::get, "/api/v1/events/" + shop.event_id + "/seats", "",
                            {{"Authorization", "Bearer " + shop.admin}});

@@ -247,7 +247,7 @@ TEST_CASE("catalog: another instance's seat map follows holds, seat changes, exp
   send(f.Reservation("ReservationHeld", r0, {9}));  // before the consumer starts: not read
 
   metrics::Registry registry;
-  events::BroadcastConsumer consumer(events::BroadcastOptions{"catalog.seat-map", {"reservation.events"}}, f.cluster,
+  events::BroadcastConsumer consumer(events::BroadcastOptions{"catalog.seat-map", {"reservation.events"}, 30s}, f.cluster,
                                      &registry);
   for (const char* type : {"ReservationHeld", "ReservationExpired", "ReservationCancelled", "ReservationConfirmed"}) {
     consumer.On(type, 1, [&other](const events::Envelope& e) { other.ApplyReservationEvent(e); });
