@@ -1,13 +1,12 @@
 #include "core/event_consumer.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 
+#include "ticketd/core/ids.hpp"
 #include "ticketd/core/log.hpp"
 
 namespace ticketd::events {
@@ -419,7 +418,7 @@ bool BroadcastConsumer::Start() {
   try {
     // A group id of its own that never joins a group (assign, not subscribe)
     // and never commits.
-    kafka::SetConf(conf, "group.id", "ticketd.memory." + options_.name + "." + std::to_string(::getpid()));
+    kafka::SetConf(conf, "group.id", "ticketd.memory." + options_.name + "." + NewUuid());
     kafka::SetConf(conf, "enable.auto.commit", "false");
     kafka::SetConf(conf, "enable.auto.offset.store", "false");
     kafka::SetConf(conf, "fetch.wait.max.ms", "10");
