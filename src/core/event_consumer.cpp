@@ -39,6 +39,15 @@ std::vector<std::pair<std::string, std::string>> CopyHeaders(const rd_kafka_mess
   return out;
 }
 
+// How long a fetch may wait at the broker when a partition has nothing new.
+// Real brokers answer a waiting fetch as soon as data arrives, so waiting long
+// costs no latency and saves idle requests (Kafka's default, 500 ms). The
+// embedded mock cluster always waits the whole time before answering an
+// empty fetch, so there the wait is the consumer's latency floor: 50 ms keeps
+// a saga step quick without the idle cost of polling every 10 ms (which took
+// ~14% of a core with four consumers on three brokers).
+std::string FetchWaitMs(const kafka::Cluster& cluster) { return cluster.embedded() ? "50" : "500"; }
+
 rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group, int session_timeout_ms) {
   rd_kafka_conf_t* conf = cluster.NewConf(group);
   try {
@@ -50,8 +59,7 @@ rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group,
     kafka::SetConf(conf, "session.timeout.ms", std::to_string(session_timeout_ms));
     kafka::SetConf(conf, "heartbeat.interval.ms", std::to_string(std::max(100, session_timeout_ms / 5)));
     kafka::SetConf(conf, "topic.metadata.refresh.interval.ms", "5000");
-    // Low latency over fewer fetch requests: a broker with nothing new answers within 10 ms.
-    kafka::SetConf(conf, "fetch.wait.max.ms", "10");
+    kafka::SetConf(conf, "fetch.wait.max.ms", FetchWaitMs(cluster));
     kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
   } catch (...) {
     rd_kafka_conf_destroy(conf);
@@ -421,7 +429,7 @@ bool BroadcastConsumer::Start() {
     kafka::SetConf(conf, "group.id", "ticketd.memory." + options_.name + "." + NewUuid());
     kafka::SetConf(conf, "enable.auto.commit", "false");
     kafka::SetConf(conf, "enable.auto.offset.store", "false");
-    kafka::SetConf(conf, "fetch.wait.max.ms", "10");
+    kafka::SetConf(conf, "fetch.wait.max.ms", FetchWaitMs(cluster_));
     kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
   } catch (...) {
     rd_kafka_conf_destroy(conf);
