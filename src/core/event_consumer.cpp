@@ -495,7 +495,9 @@ void BroadcastConsumer::Run() {
   while (!stop_) {
     if (!assigned_) {
       if (!TryAssign(1000)) {
-        std::this_thread::sleep_for(backoff);
+        // Stop() is not kept waiting for the whole backoff.
+        const auto until = std::chrono::steady_clock::now() + backoff;
+        while (!stop_ && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
       }
       continue;
