@@ -277,8 +277,11 @@ TEST_CASE("catalog: another instance's seat map follows holds, seat changes, exp
   CHECK(status(9) == SeatStatus::kAvailable);  // published before Start(): not this consumer's business
   // The first instance's map was not touched (it has no memory consumer here).
   CHECK(f.StatusOf(4) == "AVAILABLE");
-  const auto text = registry.Render();
-  CHECK(text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"failed\"} 1\n") != std::string::npos);
-  CHECK(text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 6\n") != std::string::npos);
+  // (Counted just after each handler returns.)
+  CHECK(WaitFor([&] {
+    const auto text = registry.Render();
+    return text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"failed\"} 1\n") != std::string::npos &&
+           text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 6\n") != std::string::npos;
+  }, 10s));
   consumer.Stop();
 }

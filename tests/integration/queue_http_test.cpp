@@ -248,6 +248,7 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   h.service->SyncOnce();
   CHECK(h.registry.Render().find("ticketd_queue_admitted_total 1\n") != std::string::npos);
   CHECK(h.registry.Render().find("ticketd_queue_entered_total 1\n") != std::string::npos);
+  CHECK(h.registry.Render().find("ticketd_queue_rooms_led 1\n") != std::string::npos);
   REQUIRE(s1.WaitFor("event: admitted"));
   CHECK(s1.data().find("\"reservationToken\":\"qr_") != std::string::npos);
   CHECK(s2.WaitFor("event: admitted"));
