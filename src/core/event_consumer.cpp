@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 #include <stdexcept>
 
 #include "ticketd/core/ids.hpp"
@@ -48,17 +49,15 @@ std::vector<std::pair<std::string, std::string>> CopyHeaders(const rd_kafka_mess
 // ~14% of a core with four consumers on three brokers).
 std::string FetchWaitMs(const kafka::Cluster& cluster) { return cluster.embedded() ? "50" : "500"; }
 
-rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group, int session_timeout_ms) {
-  rd_kafka_conf_t* conf = cluster.NewConf(group);
+// A consumer handle polled through rd_kafka_consumer_poll: the cluster's
+// configuration, the given settings, and the fetch behaviour every consumer
+// here shares (offsets are stored by the caller, never automatically).
+rd_kafka_t* NewConsumerHandle(const kafka::Cluster& cluster, const std::string& client_suffix,
+                              const std::vector<std::pair<std::string, std::string>>& settings) {
+  rd_kafka_conf_t* conf = cluster.NewConf(client_suffix);
   try {
-    kafka::SetConf(conf, "group.id", group);
-    kafka::SetConf(conf, "enable.auto.commit", "true");
-    kafka::SetConf(conf, "auto.commit.interval.ms", "500");
+    for (const auto& [key, value] : settings) kafka::SetConf(conf, key, value);
     kafka::SetConf(conf, "enable.auto.offset.store", "false");
-    kafka::SetConf(conf, "auto.offset.reset", "earliest");
-    kafka::SetConf(conf, "session.timeout.ms", std::to_string(session_timeout_ms));
-    kafka::SetConf(conf, "heartbeat.interval.ms", std::to_string(std::max(100, session_timeout_ms / 5)));
-    kafka::SetConf(conf, "topic.metadata.refresh.interval.ms", "5000");
     kafka::SetConf(conf, "fetch.wait.max.ms", FetchWaitMs(cluster));
     kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
   } catch (...) {
@@ -73,6 +72,17 @@ rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group,
   }
   rd_kafka_poll_set_consumer(rk);
   return rk;
+}
+
+rd_kafka_t* NewConsumer(const kafka::Cluster& cluster, const std::string& group, int session_timeout_ms) {
+  return NewConsumerHandle(cluster, group,
+                           {{"group.id", group},
+                            {"enable.auto.commit", "true"},
+                            {"auto.commit.interval.ms", "500"},
+                            {"auto.offset.reset", "earliest"},
+                            {"session.timeout.ms", std::to_string(session_timeout_ms)},
+                            {"heartbeat.interval.ms", std::to_string(std::max(100, session_timeout_ms / 5))},
+                            {"topic.metadata.refresh.interval.ms", "5000"}});
 }
 
 void Subscribe(rd_kafka_t* rk, const std::vector<std::string>& topics) {
@@ -422,26 +432,11 @@ void BroadcastConsumer::Count(const char* outcome) {
 }
 
 bool BroadcastConsumer::Start() {
-  rd_kafka_conf_t* conf = cluster_.NewConf(options_.name);
-  try {
-    // A group id of its own that never joins a group (assign, not subscribe)
-    // and never commits.
-    kafka::SetConf(conf, "group.id", "ticketd.memory." + options_.name + "." + NewUuid());
-    kafka::SetConf(conf, "enable.auto.commit", "false");
-    kafka::SetConf(conf, "enable.auto.offset.store", "false");
-    kafka::SetConf(conf, "fetch.wait.max.ms", FetchWaitMs(cluster_));
-    kafka::SetConf(conf, "fetch.error.backoff.ms", "10");
-  } catch (...) {
-    rd_kafka_conf_destroy(conf);
-    throw;
-  }
-  char err[512];
-  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (rk_ == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(std::string("kafka consumer: ") + err);
-  }
-  rd_kafka_poll_set_consumer(rk_);
+  // A group id of its own that never joins a group (assign, not subscribe)
+  // and never commits.
+  rk_ = NewConsumerHandle(cluster_, options_.name,
+                          {{"group.id", "ticketd.memory." + options_.name + "." + NewUuid()},
+                           {"enable.auto.commit", "false"}});
   const auto until = std::chrono::steady_clock::now() + options_.start_timeout;
   while (!TryAssign(1000) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100ms);
   if (!assigned_) log::Warn("kafka: memory consumer not assigned yet; retrying in the background", {{"name", options_.name}});
