@@ -14,6 +14,7 @@
 #include "core/event_consumer.hpp"
 #include "core/kafka.hpp"
 #include "support/pg.hpp"
+#include "support/run_sync.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/events.hpp"
 #include "ticketd/core/metrics.hpp"
@@ -27,13 +28,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-template <typename T>
-T RunSync(asio::awaitable<T> aw) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using test::RunSync;
 
 long long Scalar(const std::string& url, const std::string& sql) {
   pqxx::connection c(url);

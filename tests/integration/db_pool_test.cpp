@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/pg.hpp"
+#include "support/run_sync.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/metrics.hpp"
 
@@ -27,14 +28,6 @@ db::PoolOptions Options(const std::string& url, int size = 2) {
   return o;
 }
 
-template <typename T>
-T RunOnIo(asio::awaitable<T> task) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(task), asio::use_future);
-  io.run();
-  return fut.get();
-}
-
 }  // namespace
 
 TEST_CASE("db pool: coroutine Transact runs off the I/O thread and resumes on it") {
@@ -42,7 +35,7 @@ TEST_CASE("db pool: coroutine Transact runs off the I/O thread and resumes on it
   metrics::Registry registry;
   db::Pool pool(Options(db.url()), &registry);
   const auto io_thread = std::this_thread::get_id();
-  const auto [value, db_thread, resumed_on] = RunOnIo([&]() -> asio::awaitable<std::tuple<int, std::thread::id, std::thread::id>> {
+  const auto [value, db_thread, resumed_on] = test::RunSync([&]() -> asio::awaitable<std::tuple<int, std::thread::id, std::thread::id>> {
     std::thread::id worker;
     const int v = co_await pool.Transact([&](pqxx::work& tx) {
       worker = std::this_thread::get_id();

@@ -17,6 +17,7 @@
 #include "core/server.hpp"
 #include "payment/module.hpp"
 #include "support/pg.hpp"
+#include "support/run_sync.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/metrics.hpp"
@@ -28,15 +29,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr const char* kWebhookSecret = "whsec_dGlja2V0ZC1zYW5kYm94LXdlYmhvb2stc2VjcmV0";
+using test::RunSync;
 
-template <typename T>
-T RunSync(asio::awaitable<T> aw) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.run();
-  return fut.get();
-}
+constexpr const char* kWebhookSecret = "whsec_dGlja2V0ZC1zYW5kYm94LXdlYmhvb2stc2VjcmV0";
 
 class NoReservations final : public reservation::ReservationReader {
  public:

@@ -19,6 +19,7 @@
 #include "catalog/service.hpp"
 #include "reservation/service.hpp"
 #include "support/pg.hpp"
+#include "support/run_sync.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/events.hpp"
 #include "ticketd/core/ids.hpp"
@@ -31,13 +32,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-template <typename T>
-T RunSync(asio::awaitable<T> aw) {
-  asio::io_context io;
-  auto fut = asio::co_spawn(io, std::move(aw), asio::use_future);
-  io.run();
-  return fut.get();
-}
+using test::RunSync;
 
 // qr_<userId> is valid for its user (any event) until used; qr_forged never.
 class FakeTokens final : public queue::QueueTokens {
