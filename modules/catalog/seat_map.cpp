@@ -79,6 +79,32 @@ EventSeatMap::EventSeatMap(std::string event_id, std::vector<SeatRecord> seats, 
 
 int EventSeatMap::Apply(Change change, const std::string& reservation_id, const std::vector<std::string>& ids) {
   std::lock_guard lock(mu_);
+  return ApplyLocked(change, reservation_id, ids);
+}
+
+int EventSeatMap::ApplyHold(const std::string& reservation_id, std::int64_t fence, const std::vector<std::string>& held,
+                            const std::vector<std::string>& released) {
+  std::lock_guard lock(mu_);
+  auto& mark = marks_[reservation_id];
+  if (mark.ended || fence < mark.fence) return 0;  // stale: a newer state of this reservation is shown
+  mark.fence = fence;
+  return ApplyLocked(Change::kHold, reservation_id, held) + ApplyLocked(Change::kRelease, reservation_id, released);
+}
+
+int EventSeatMap::ApplySell(const std::string& reservation_id, const std::vector<std::string>& ids) {
+  std::lock_guard lock(mu_);
+  auto& mark = marks_[reservation_id];
+  if (mark.ended) return 0;
+  return ApplyLocked(Change::kSell, reservation_id, ids);
+}
+
+int EventSeatMap::ApplyEnd(const std::string& reservation_id, const std::vector<std::string>& ids) {
+  std::lock_guard lock(mu_);
+  marks_[reservation_id].ended = true;
+  return ApplyLocked(Change::kUnsell, reservation_id, ids) + ApplyLocked(Change::kRelease, reservation_id, ids);
+}
+
+int EventSeatMap::ApplyLocked(Change change, const std::string& reservation_id, const std::vector<std::string>& ids) {
   int changed = 0;
   for (const auto& id : ids) {
     const auto it = by_id_.find(id);

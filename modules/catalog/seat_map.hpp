@@ -67,6 +67,22 @@ class EventSeatMap {
   enum class Change { kHold, kRelease, kSell, kUnsell };
   int Apply(Change change, const std::string& reservation_id, const std::vector<std::string>& ids);
 
+  // The same changes, in the order of one reservation's life. The in-process
+  // feed and the events from Kafka both deliver them, so one reservation's
+  // changes can arrive twice and out of order; these refuse anything older
+  // than what was already seen for that reservation, so a seat shown never
+  // goes backwards (defect: a released seat flickering back to HELD).
+  /// A hold or seat change of `reservation_id` at `fence`: `held` → HELD,
+  /// `released` HELD(r) → AVAILABLE. Ignored when the reservation ended or a
+  /// newer fence was seen.
+  int ApplyHold(const std::string& reservation_id, std::int64_t fence, const std::vector<std::string>& held,
+                const std::vector<std::string>& released);
+  /// Confirmed: its seats → SOLD; ignored when the reservation ended.
+  int ApplySell(const std::string& reservation_id, const std::vector<std::string>& ids);
+  /// Ended (released, expired, cancelled, refunded): its seats → AVAILABLE;
+  /// nothing later about it applies.
+  int ApplyEnd(const std::string& reservation_id, const std::vector<std::string>& ids);
+
   [[nodiscard]] std::shared_ptr<const RenderedMap> Render();
   [[nodiscard]] SeatResolution Resolve(const std::vector<std::string>& ids) const;
   [[nodiscard]] std::vector<GradeCount> Grades() const;
@@ -83,7 +99,14 @@ class EventSeatMap {
   std::vector<GradeCount> grades_;
   std::unordered_map<std::string, std::uint32_t> by_id_;
 
+  struct Mark {
+    std::int64_t fence = 0;
+    bool ended = false;
+  };
+  int ApplyLocked(Change change, const std::string& reservation_id, const std::vector<std::string>& ids);
+
   mutable std::mutex mu_;
+  std::unordered_map<std::string, Mark> marks_;  // per reservation seen by this map
   std::vector<SeatStatus> status_;
   std::vector<std::string> owner_;
   std::int64_t version_;

@@ -542,7 +542,7 @@ boost::asio::awaitable<json::object> CatalogService::UpdateEvent(std::string eve
     }
   });
   InvalidateEvent(event_id);
-  if (in.prices) maps_.Erase(event_id);  // reload with the new prices
+  if (in.prices) DropSeatMap(event_id);  // reload with the new prices
   co_return co_await GetEvent(std::move(event_id));
 }
 
@@ -589,7 +589,7 @@ boost::asio::awaitable<void> CatalogService::DeleteEvent(std::string event_id) {
   if (outcome == 1) Conflict("EVENT_HAS_BOOKINGS", "Event has bookings", "Seats of this event have been sold; cancel it instead");
   if (outcome == 2) Conflict("EVENT_ON_SALE", "Sales are open", "Cancel the event (or wait for the sale to end) before deleting it");
   InvalidateEvent(event_id);
-  maps_.Erase(event_id);
+  DropSeatMap(event_id);
 }
 
 boost::asio::awaitable<std::shared_ptr<const CatalogService::CachedEvent>> CatalogService::LoadEvent(
@@ -770,10 +770,15 @@ boost::asio::awaitable<std::shared_ptr<const RenderedMap>> CatalogService::SeatM
       co_await pool_.Transact([&](pqxx::work& tx) { LoadSeatMapSync(tx, event_id); });
       co_return SingleFlightCache<int>::Loaded{std::make_shared<const int>(0), std::chrono::steady_clock::duration(options_.cache_ttl)};
     };
-    SingleFlightCache<int>::Loader fn = std::move(loader);
-    std::string key = event_id;
-    co_await seat_map_loads_.Get(std::move(key), std::move(fn));
-    map = maps_.Find(event_id);
+    // A load remembered from before the map was dropped (DropSeatMap racing
+    // this request) loads nothing: forget it and load once more.
+    for (int attempt = 0; attempt < 2 && !map; ++attempt) {
+      if (attempt > 0) seat_map_loads_.Invalidate(event_id);
+      SingleFlightCache<int>::Loader fn = loader;
+      std::string key = event_id;
+      co_await seat_map_loads_.Get(std::move(key), std::move(fn));
+      map = maps_.Find(event_id);
+    }
     if (!map) co_return nullptr;
   }
   co_return map->Render();
@@ -794,21 +799,27 @@ SeatResolution CatalogService::ResolveSeats(const std::string& event_id, const s
   return map->Resolve(seat_ids);
 }
 
-void CatalogService::SeatsHeld(const std::string& event_id, const std::string& reservation_id,
-                               const std::vector<std::string>& seat_ids) {
-  ApplyPersisted(event_id, EventSeatMap::Change::kHold, reservation_id, seat_ids);
+void CatalogService::DropSeatMap(const std::string& event_id) {
+  // The map and the memory that it was loaded: the next request loads it anew.
+  maps_.Erase(event_id);
+  seat_map_loads_.Invalidate(event_id);
+}
+
+void CatalogService::SeatsHeld(const std::string& event_id, const std::string& reservation_id, std::int64_t fence,
+                               const std::vector<std::string>& seat_ids,
+                               const std::vector<std::string>& released_seat_ids) {
+  ApplyToMap(event_id, [&](EventSeatMap& map) { return map.ApplyHold(reservation_id, fence, seat_ids, released_seat_ids); });
 }
 
 void CatalogService::SeatsReleased(const std::string& event_id, const std::string& reservation_id,
                                    const std::vector<std::string>& seat_ids) {
-  ApplyPersisted(event_id, EventSeatMap::Change::kRelease, reservation_id, seat_ids);
+  ApplyToMap(event_id, [&](EventSeatMap& map) { return map.ApplyEnd(reservation_id, seat_ids); });
 }
 
-void CatalogService::ApplyPersisted(const std::string& event_id, EventSeatMap::Change change,
-                                    const std::string& reservation_id, const std::vector<std::string>& seat_ids) {
+void CatalogService::ApplyToMap(const std::string& event_id, const std::function<int(EventSeatMap&)>& change) {
   // Maps that are not loaded read the current state when they load.
   if (auto map = maps_.Find(event_id)) {
-    const int n = map->Apply(change, reservation_id, seat_ids);
+    const int n = change(*map);
     if (seat_changes_ != nullptr && n > 0) seat_changes_->Inc(n);
   }
 }
@@ -863,7 +874,7 @@ void CatalogService::OnReservationConfirmed(pqxx::work& tx, const events::Envelo
     tx.exec_params0("UPDATE catalog.events SET sold_total = sold_total + $2 WHERE id = $1", event_id,
                     static_cast<std::int64_t>(sold));
   }
-  ApplyPersisted(event_id, EventSeatMap::Change::kSell, reservation_id, seat_ids);
+  ApplyToMap(event_id, [&](EventSeatMap& map) { return map.ApplySell(reservation_id, seat_ids); });
 }
 
 void CatalogService::OnReservationCancelled(pqxx::work& tx, const events::Envelope& e) {
@@ -874,29 +885,25 @@ void CatalogService::OnReservationCancelled(pqxx::work& tx, const events::Envelo
       "UPDATE catalog.seats SET status = 'AVAILABLE', reservation_id = NULL, updated_at = now() "
       "WHERE event_id = $1 AND id = ANY($2::uuid[]) AND status = 'SOLD' AND reservation_id = $3",
       event_id, UuidArray(seat_ids), reservation_id);
-  ApplyPersisted(event_id, EventSeatMap::Change::kUnsell, reservation_id, seat_ids);
-  ApplyPersisted(event_id, EventSeatMap::Change::kRelease, reservation_id, seat_ids);
+  SeatsReleased(event_id, reservation_id, seat_ids);
 }
 
 void CatalogService::ApplyReservationEvent(const events::Envelope& e) {
-  using Change = EventSeatMap::Change;
   const auto event_id = PayloadString(e, "eventId");
   const auto reservation_id = PayloadString(e, "reservationId");
   if (e.event_type == "ReservationHeld") {
-    ApplyPersisted(event_id, Change::kHold, reservation_id, SeatIdsOf(e));
+    std::vector<std::string> released_ids;
     if (const auto* released = e.payload.if_contains("releasedSeatIds"); released != nullptr && released->is_array()) {
-      std::vector<std::string> ids;
-      for (const auto& v : released->as_array()) ids.emplace_back(v.as_string());
-      if (!ids.empty()) ApplyPersisted(event_id, Change::kRelease, reservation_id, ids);
+      for (const auto& v : released->as_array()) released_ids.emplace_back(v.as_string());
     }
-  } else if (e.event_type == "ReservationExpired") {
-    ApplyPersisted(event_id, Change::kRelease, reservation_id, SeatIdsOf(e));
-  } else if (e.event_type == "ReservationCancelled") {
-    const auto ids = SeatIdsOf(e);
-    ApplyPersisted(event_id, Change::kUnsell, reservation_id, ids);
-    ApplyPersisted(event_id, Change::kRelease, reservation_id, ids);
+    const auto* fence = e.payload.if_contains("fence");
+    const std::int64_t f = fence != nullptr && fence->is_int64() ? fence->as_int64() : 0;
+    SeatsHeld(event_id, reservation_id, f, SeatIdsOf(e), released_ids);
+  } else if (e.event_type == "ReservationExpired" || e.event_type == "ReservationCancelled") {
+    SeatsReleased(event_id, reservation_id, SeatIdsOf(e));
   } else if (e.event_type == "ReservationConfirmed") {
-    ApplyPersisted(event_id, Change::kSell, reservation_id, SeatIdsOf(e));
+    const auto ids = SeatIdsOf(e);
+    ApplyToMap(event_id, [&](EventSeatMap& map) { return map.ApplySell(reservation_id, ids); });
   }
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,8 +105,8 @@ class CatalogService final : public CatalogReader, public SeatMapFeed {
   boost::asio::awaitable<std::optional<EventInfo>> FindEvent(std::string event_id) override;
   SeatResolution ResolveSeats(const std::string& event_id, const std::vector<std::string>& seat_ids) override;
   // SeatMapFeed
-  void SeatsHeld(const std::string& event_id, const std::string& reservation_id,
-                 const std::vector<std::string>& seat_ids) override;
+  void SeatsHeld(const std::string& event_id, const std::string& reservation_id, std::int64_t fence,
+                 const std::vector<std::string>& seat_ids, const std::vector<std::string>& released_seat_ids) override;
   void SeatsReleased(const std::string& event_id, const std::string& reservation_id,
                      const std::vector<std::string>& seat_ids) override;
 
@@ -142,8 +143,8 @@ class CatalogService final : public CatalogReader, public SeatMapFeed {
   boost::asio::awaitable<std::shared_ptr<const CachedEvent>> LoadEvent(const std::string& event_id);
   std::shared_ptr<EventSeatMap> LoadSeatMapSync(pqxx::work& tx, const std::string& event_id);
   void InvalidateEvent(const std::string& event_id);
-  void ApplyPersisted(const std::string& event_id, EventSeatMap::Change change, const std::string& reservation_id,
-                      const std::vector<std::string>& seat_ids);
+  void DropSeatMap(const std::string& event_id);
+  void ApplyToMap(const std::string& event_id, const std::function<int(EventSeatMap&)>& change);
 
   CatalogOptions options_;
   db::Pool& pool_;

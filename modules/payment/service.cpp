@@ -101,6 +101,32 @@ std::string PayloadString(const events::Envelope& e, const char* key) {
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
+// Serializes the starts and failures of one reservation's payments.
+void LockReservation(pqxx::work& tx, const std::string& reservation_id) {
+  tx.exec_params0("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "payment.reservation:" + reservation_id);
+}
+
+// Payment `r` (locked) failed. Its PaymentFailed releases the hold only when
+// no other payment of the reservation is still under way or has succeeded: a
+// declined second attempt must not cancel a hold that another payment is
+// completing (reservation also checks the fence).
+void MarkFailed(pqxx::work& tx, const pqxx::row& r, const std::string& reason, json::object extra) {
+  const std::string id = r[0].as<std::string>();
+  const std::string reservation_id = r[2].as<std::string>();
+  LockReservation(tx, reservation_id);
+  const bool release = tx.exec_params1(
+                             "SELECT NOT EXISTS (SELECT 1 FROM payment.payments WHERE reservation_id = $1 AND id <> $2 "
+                             "AND status IN ('PENDING', 'SUCCESS'))",
+                             reservation_id, id)[0]
+                           .as<bool>();
+  tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = $2, releases_hold = $3, "
+                  "updated_at = now() WHERE id = $1",
+                  id, reason, release);
+  extra["reason"] = reason;
+  extra["releaseHold"] = release;
+  Publish(tx, domain::kPaymentFailed, r, std::move(extra));
+}
+
 }  // namespace
 
 PaymentService::PaymentService(PaymentOptions options, db::Pool& pool, PaymentGateway& gateway,
@@ -154,12 +180,6 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
     Throw(403, "QUEUE_TOKEN_INVALID", "Queue token invalid",
           std::string("The payment token (qp_) is not valid for this reservation: ") + queue::ToString(check));
   }
-  const bool paid = co_await pool_.Transact([&](pqxx::work& tx) {
-    return !tx.exec_params("SELECT 1 FROM payment.payments WHERE reservation_id = $1 AND status = 'SUCCESS' LIMIT 1",
-                           in.reservation_id)
-                .empty();
-  });
-  if (paid) Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "The reservation is already paid");
   std::string rid2 = in.reservation_id;
   const auto r = co_await reservations_.FindReservation(std::move(rid2));
   if (!r || r->user_id != in.user_id) Throw(404, "NOT_FOUND", "Not found", "Reservation not found");
@@ -172,16 +192,39 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
   if (const auto event = co_await catalog_.FindEvent(std::move(eid))) order_name = event->title + " · " + order_name;
 
   const std::string id = NewUuid();
-  const bool inserted = co_await pool_.Transact([&](pqxx::work& tx) {
+  enum class Started { kInserted, kBusy, kPaid, kReleasing };
+  const auto started = co_await pool_.Transact([&](pqxx::work& tx) {
+    // Serialized with every other start and every failure of this
+    // reservation's payments (LockReservation): a failure that releases the
+    // hold and a new payment for it cannot pass each other.
+    LockReservation(tx, in.reservation_id);
+    // For the seats as they are now (the fence): already paid, or a failed
+    // payment is releasing the hold. A payment for seats changed since does
+    // not count; it is refused by reservation and refunded.
+    const auto state = tx.exec_params1(
+        "SELECT coalesce(bool_or(status = 'SUCCESS'), false), coalesce(bool_or(status = 'FAILED' AND releases_hold), false) "
+        "FROM payment.payments WHERE reservation_id = $1 AND fence = $2",
+        in.reservation_id, r->fence);
+    if (state[0].as<bool>()) return Started::kPaid;
+    if (state[1].as<bool>()) return Started::kReleasing;
     const auto rows = tx.exec_params(
         "INSERT INTO payment.payments (id, user_id, reservation_id, event_id, payment_key, amount, currency, order_name, "
         "fence, gateway, status) VALUES ($1, $2, $3, $4, $5, $6, 'KRW', $7, $8, $9, 'PENDING') "
         "ON CONFLICT (user_id, payment_key) DO NOTHING RETURNING 1",
         id, in.user_id, in.reservation_id, r->event_id, in.payment_key, r->total_amount, order_name, r->fence,
         options_.provider);
-    return !rows.empty();
+    return rows.empty() ? Started::kBusy : Started::kInserted;
   });
-  if (!inserted) Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "This payment is being started by another request");
+  if (started == Started::kPaid) {
+    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending", "The reservation is already paid");
+  }
+  if (started == Started::kReleasing) {
+    Throw(409, "RESERVATION_NOT_PENDING", "Reservation not pending",
+          "A payment for this hold failed and the seats are being released; hold them again");
+  }
+  if (started == Started::kBusy) {
+    Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "This payment is being started by another request");
+  }
   std::string pre_register_error;
   try {
     std::string pid = id;
@@ -226,7 +269,6 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
   std::string gid = payment_id;
   const auto gp = co_await gateway_.GetPayment(std::move(gid));  // DependencyUnavailable propagates
   const auto abandon = static_cast<std::int64_t>(options_.abandon_after.count());
-  std::string paid_reservation;
   const auto outcome = co_await pool_.Transact([&](pqxx::work& tx) {
     const auto r = Row(tx, payment_id, true);
     if (!r) return Outcome::kUnchanged;
@@ -237,23 +279,19 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
         if (gp->total == (*r)[5].as<std::int64_t>() && gp->currency == (*r)[6].as<std::string>()) {
           tx.exec_params0("UPDATE payment.payments SET status = 'SUCCESS', paid_at = now(), updated_at = now() WHERE id = $1", payment_id);
           Publish(tx, domain::kPaymentSucceeded, *r, {});
-          paid_reservation = (*r)[2].as<std::string>();
           return Outcome::kSucceeded;
         }
         // Paid, but not what we asked for: never a success; the money goes back.
-        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = 'AMOUNT_MISMATCH', "
-                        "refund_reason = 'AMOUNT_MISMATCH', refund_next_at = now(), updated_at = now() WHERE id = $1",
+        tx.exec_params0("UPDATE payment.payments SET refund_reason = 'AMOUNT_MISMATCH', refund_next_at = now() "
+                        "WHERE id = $1",
                         payment_id);
-        Publish(tx, domain::kPaymentFailed, *r,
-                {{"reason", "AMOUNT_MISMATCH"}, {"paidAmount", gp->total}, {"paidCurrency", gp->currency}});
+        MarkFailed(tx, *r, "AMOUNT_MISMATCH", {{"paidAmount", gp->total}, {"paidCurrency", gp->currency}});
         return Outcome::kAmountMismatch;
       }
       if (gp->status == "FAILED" || gp->status == "CANCELLED" || gp->status == "PARTIAL_CANCELLED") {
         const std::string reason = gp->status == "FAILED" ? (gp->failure_reason.empty() ? "FAILED" : gp->failure_reason)
                                                           : "CANCELLED_AT_GATEWAY";
-        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = $2, updated_at = now() WHERE id = $1",
-                        payment_id, reason);
-        Publish(tx, domain::kPaymentFailed, *r, {{"reason", reason}});
+        MarkFailed(tx, *r, reason, {});
         return Outcome::kFailed;
       }
       // READY / PAY_PENDING: the customer has not paid (yet).
@@ -262,9 +300,7 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
                           payment_id, abandon)[0]
               .as<bool>();
       if (abandoned) {
-        tx.exec_params0("UPDATE payment.payments SET status = 'FAILED', failure_reason = 'ABANDONED', updated_at = now() WHERE id = $1",
-                        payment_id);
-        Publish(tx, domain::kPaymentFailed, *r, {{"reason", "ABANDONED"}});
+        MarkFailed(tx, *r, "ABANDONED", {});
         return Outcome::kFailed;
       }
       return Outcome::kStillPending;
@@ -279,22 +315,11 @@ boost::asio::awaitable<PaymentService::Outcome> PaymentService::Verify(std::stri
     }
     return Outcome::kUnchanged;
   });
+  // The qp_ token is used up by the waiting room when the reservation is
+  // confirmed (ReservationConfirmed), not here: a payment that succeeds for
+  // seats changed since is refused and refunded, and the customer must still
+  // be able to pay for the new seats with it.
   if (outcome == Outcome::kSucceeded && succeeded_ != nullptr) succeeded_->Inc();
-  if (outcome == Outcome::kSucceeded) {
-    // The qp_ token has served its purpose. Best effort: if the queue's
-    // database is unreachable the token still cannot start a second payment
-    // (Create refuses a reservation that is already paid) and expires with the hold.
-    std::string failure;
-    try {
-      std::string rid = paid_reservation;
-      co_await tokens_.ConsumePaymentTokens(std::move(rid));
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    if (!failure.empty()) {
-      log::Warn("payment: could not use up the payment token", {{"payment_id", payment_id}, {"error", failure}});
-    }
-  }
   if ((outcome == Outcome::kFailed || outcome == Outcome::kAmountMismatch) && failed_ != nullptr) failed_->Inc();
   if (outcome == Outcome::kRefunded && refunded_ != nullptr) refunded_->Inc();
   co_return outcome;

@@ -1468,4 +1468,13 @@ boost::asio::awaitable<int> QueueService::ConsumePaymentTokens(std::string reser
   co_return co_await pool_.Transact(std::move(work));
 }
 
+void QueueService::OnReservationConfirmed(pqxx::work& tx, const events::Envelope& e) {
+  const auto* id = e.payload.if_contains("reservationId");
+  if (id == nullptr || !id->is_string()) throw std::invalid_argument("payload.reservationId missing");
+  tx.exec_params0(
+      "UPDATE queue.tokens SET used_at = now() WHERE reservation_id = $1 AND kind = 'qp' AND used_at IS NULL "
+      "AND revoked_at IS NULL",
+      std::string(id->as_string()));
+}
+
 }  // namespace ticketd::queue

@@ -27,6 +27,7 @@
 #include "queue/options.hpp"
 #include "ticketd/catalog/catalog.hpp"
 #include "ticketd/core/db.hpp"
+#include "ticketd/core/events.hpp"
 #include "ticketd/core/stream.hpp"
 #include "ticketd/queue/queue.hpp"
 
@@ -108,6 +109,11 @@ class QueueService final : public QueueTokens {
                                                           std::string reservation_id) override;
   boost::asio::awaitable<TokenCheck> Consume(std::string token, std::string user_id) override;
   boost::asio::awaitable<int> ConsumePaymentTokens(std::string reservation_id) override;
+  /// Consumer effect for reservation.events (in the consumer's transaction):
+  /// a confirmed reservation's qp_ tokens are used up. Not earlier (at the
+  /// payment's success): a payment for seats changed since is refused and
+  /// refunded, and the customer pays for the new seats with the same token.
+  void OnReservationConfirmed(pqxx::work& tx, const events::Envelope& e);
 
   // ---- background steps (public for tests; the threads call them) ----
   /// Loads rooms and live entries into a fresh index. Blocking.

@@ -622,7 +622,7 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
   if (!attempt) co_return std::nullopt;
   Held& held = *attempt;
   if (claimed != nullptr) *claimed = claim_hash != nullptr;
-  seat_map_.SeatsHeld(in.event_id, id, in.seat_ids);
+  seat_map_.SeatsHeld(in.event_id, id, held.row.fence, in.seat_ids, {});
 
   // The queue token is used up last: if that fails, the hold is given back
   // (and the queue token stays usable) instead of leaving a hold that was not
@@ -691,6 +691,7 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
     total += s.price;
   }
   std::vector<std::string> released;
+  std::int64_t new_fence = 0;
   const events::Metadata meta{reservation_id, reservation_id, user_id};
   co_await pool_.Transact([&](pqxx::work& tx) {
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
@@ -713,6 +714,7 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
             "At most " + std::to_string(options_.max_seats_per_user) + " seats per person for this event");
     }
     const auto fence = tx.exec1("SELECT nextval('reservation.fence_seq')")[0].as<std::int64_t>();
+    new_fence = fence;
     // New seats first (a conflict rolls everything back and the old hold stays), then the old ones go.
     auto ordered = res.seats;
     std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.seat_id < b.seat_id; });
@@ -756,8 +758,7 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
              {"releasedSeatIds", IdsJson(released)}},
             meta);
   });
-  seat_map_.SeatsHeld(current->event_id, reservation_id, added);
-  seat_map_.SeatsReleased(current->event_id, reservation_id, released);
+  seat_map_.SeatsHeld(current->event_id, reservation_id, new_fence, added, released);
   co_return co_await Get(std::move(user_id), std::move(reservation_id));
 }
 
@@ -972,19 +973,29 @@ void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelo
   if (confirmed_ != nullptr) confirmed_->Inc();
 }
 
+// An event about payment X changes reservation R only when X is R's current
+// payment: a failure only for the seats it was made for (its fence) and only
+// when payment saw no other payment of R still under way; a refund only of the
+// payment that confirmed R. Anything else is about another attempt and leaves R.
 void ReservationService::OnPaymentFailed(pqxx::work& tx, const events::Envelope& e) {
   const auto reservation_id = PayloadString(e, "reservationId");
+  const auto fence = PayloadInt(e, "fence");
+  const auto* release = e.payload.if_contains("releaseHold");
+  if (release != nullptr && release->is_bool() && !release->as_bool()) return;  // another payment is under way
   const auto row = LoadRow(tx, reservation_id, true);
   if (!row || row->status != "PENDING") return;
-  const auto released = EndReservation(tx, reservation_id, "CANCELLED", "PAYMENT_FAILED", Caused(e));
+  if (fence && *fence != row->fence) return;  // made for seats the hold no longer has
+  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_FAILED", Caused(e));
   seat_map_.SeatsReleased(row->event_id, reservation_id, released);
 }
 
 void ReservationService::OnPaymentRefunded(pqxx::work& tx, const events::Envelope& e) {
   const auto reservation_id = PayloadString(e, "reservationId");
+  const auto payment_id = PayloadString(e, "paymentId");
   const auto row = LoadRow(tx, reservation_id, true);
   if (!row || row->status != "CONFIRMED") return;
-  const auto released = EndReservation(tx, reservation_id, "CANCELLED", "PAYMENT_REFUNDED", Caused(e));
+  if (row->payment_id != payment_id) return;  // a refund of a payment that never confirmed this booking
+  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_REFUNDED", Caused(e));
   seat_map_.SeatsReleased(row->event_id, reservation_id, released);
 }
 

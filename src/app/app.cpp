@@ -167,6 +167,7 @@ events::RelayOptions RelayOptionsFrom(const config::Config& c, const std::string
   o.max_attempts = static_cast<int>(c.Int("kafka.relay_max_attempts"));
   o.backoff_max = std::chrono::milliseconds(c.Int("kafka.relay_backoff_max_ms"));
   o.retention = std::chrono::hours(c.Int("kafka.outbox_retention_hours"));
+  o.republish_on_start = c.String("kafka.brokers") == "embedded";
   return o;
 }
 
@@ -488,6 +489,12 @@ int Serve(const config::Config& c) {
 
   // The waiting room reads events (sale window, queue settings) through the catalog's interface.
   queue::QueueModule queue_module(QueueOptionsFrom(c), ModulePool(c, "queue"), catalog_module.reader(), &registry);
+  // A confirmed booking uses up its payment (qp_) tokens.
+  consumers.push_back(std::make_unique<events::EventConsumer>(
+      ConsumerOptionsFrom(c, "queue", {"reservation.events"}), *kafka_cluster, queue_module.pool(), *producer, &registry));
+  consumers.back()->On("ReservationConfirmed", 1, [&queue_module](pqxx::work& tx, const events::Envelope& e) {
+    queue_module.service().OnReservationConfirmed(tx, e);
+  });
 
   // Holds and bookings: seats from catalog, tokens from the waiting room; the
   // saga steps arrive from payment.events and catalog.events.

@@ -76,9 +76,24 @@ void OutboxRelay::Sleep(std::chrono::milliseconds d) {
 
 void OutboxRelay::Run() {
   auto backoff = options_.backoff_initial;
+  bool republished = !options_.republish_on_start;
   while (!stop_) {
     try {
       pqxx::connection conn(options_.conninfo);
+      if (!republished) {
+        pqxx::work tx(conn);
+        const auto n = tx.exec("UPDATE " + tx.quote_name(options_.schema) +
+                               ".outbox SET published_at = NULL WHERE published_at IS NOT NULL AND failed_at IS NULL "
+                               "AND published_at < now()")
+                           .affected_rows();
+        tx.exec("SELECT pg_notify(" + tx.quote(OutboxChannel(options_.schema)) + ", '')");
+        tx.commit();
+        republished = true;
+        if (n > 0) {
+          log::Info("outbox relay: rows published to the previous embedded cluster are sent again",
+                    {{"schema", options_.schema}, {"rows", static_cast<std::int64_t>(n)}});
+        }
+      }
       pqxx::nontransaction probe(conn);
       const bool locked =
           probe.exec1("SELECT pg_try_advisory_lock(hashtextextended(" + probe.quote("ticketd.outbox." + options_.schema) + ", 0))")[0]

@@ -38,6 +38,11 @@ struct RelayOptions {
   std::chrono::seconds retention{72 * 3600};
   std::chrono::milliseconds lock_retry{2000};
   std::chrono::milliseconds produce_timeout{35000};
+  /// The brokers live inside this process (the embedded cluster): whatever was
+  /// published before it started died with the previous process, so rows
+  /// marked published before now are sent again once, before this relay
+  /// publishes anything (consumers are idempotent, a duplicate is harmless).
+  bool republish_on_start = false;
   /// Fault injection for tests: runs after a batch was delivered and before it
   /// is marked; throwing simulates a relay killed at that point.
   std::function<void()> after_produce_for_testing;

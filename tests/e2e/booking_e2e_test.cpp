@@ -455,3 +455,180 @@ TEST_CASE("booking e2e: a second instance's seat map follows holds made through 
   second.Signal(SIGTERM);
   CHECK(second.Wait(30s) == 0);
 }
+
+// ---------------------------------------------------------------- [saga] defects, one test each
+
+TEST_CASE("booking e2e: two payments for one hold — the loser's refund keeps the winner's booking") {
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  const auto hold = shop.Hold(alice, {seats[0]});
+  const std::string reservation = Str(hold, "reservationId");
+  // The customer closed the widget and started over: two payments, both paid.
+  const std::string a = Str(shop.StartPayment(alice, hold), "paymentId");
+  const std::string b = Str(shop.StartPayment(alice, hold), "paymentId");
+  REQUIRE(shop.Pay(a, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(shop.Pay(b, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + a + "/confirm", alice)), "status") == "SUCCESS");
+  REQUIRE(Eventually([&] { return shop.ReservationStatus(alice, reservation) == "CONFIRMED"; }));
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + b + "/confirm", alice)), "status") == "SUCCESS");
+  // B is refused (ALREADY_PAID) and refunded; its PaymentRefunded must not cancel A's booking.
+  REQUIRE(Eventually([&] { return shop.PaymentStatus(alice, b) == "REFUNDED"; }));
+  REQUIRE(Eventually([&] {
+    return shop.Scalar("SELECT count(*) FROM reservation.processed_events WHERE event_type = 'PaymentRefunded'") == 1;
+  }));
+  CHECK(shop.ReservationStatus(alice, reservation) == "CONFIRMED");
+  CHECK(shop.PaymentStatus(alice, a) == "SUCCESS");
+  CHECK(Str(Body(shop.Call(bhttp::verb::get, "/reservations/" + reservation, alice)), "paymentId") == a);
+  CHECK(shop.SeatStatus(seats[0]) == "SOLD");
+}
+
+TEST_CASE("booking e2e: a declined second payment does not cancel the hold another payment is completing") {
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  const auto hold = shop.Hold(alice, {seats[1]});
+  const std::string reservation = Str(hold, "reservationId");
+  const std::string a = Str(shop.StartPayment(alice, hold), "paymentId");
+  const std::string b = Str(shop.StartPayment(alice, hold), "paymentId");
+  REQUIRE(shop.Pay(b, "4000000000000002", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + b + "/confirm", alice)), "status") == "FAILED");
+  REQUIRE(Eventually([&] {
+    return shop.Scalar("SELECT count(*) FROM reservation.processed_events WHERE event_type = 'PaymentFailed'") == 1;
+  }));
+  CHECK(shop.ReservationStatus(alice, reservation) == "PENDING");
+  REQUIRE(shop.Pay(a, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + a + "/confirm", alice)), "status") == "SUCCESS");
+  CHECK(Eventually([&] { return shop.ReservationStatus(alice, reservation) == "CONFIRMED"; }));
+  // With no other payment under way, a decline still releases the hold.
+  const auto hold2 = shop.Hold(alice, {seats[2]});
+  const std::string c = Str(shop.StartPayment(alice, hold2), "paymentId");
+  REQUIRE(shop.Pay(c, "4000000000000002", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + c + "/confirm", alice)), "status") == "FAILED");
+  CHECK(Eventually([&] { return shop.ReservationStatus(alice, Str(hold2, "reservationId")) == "CANCELLED"; }));
+}
+
+TEST_CASE("booking e2e: after changing seats the customer pays for the new ones, the stale payment is refunded") {
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  const auto hold = shop.Hold(alice, {seats[3]});
+  const std::string reservation = Str(hold, "reservationId");
+  const std::string stale = Str(shop.StartPayment(alice, hold), "paymentId");
+  auto changed = shop.Call(bhttp::verb::put, "/reservations/hold/" + reservation, alice,
+                           json::serialize(json::object{{"seatIds", json::array{json::string(seats[4])}}}));
+  REQUIRE_MESSAGE(changed.result_int() == 200, changed.body());
+  // The customer pays the old payment anyway: refused (SEATS_CHANGED) and refunded.
+  REQUIRE(shop.Pay(stale, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + stale + "/confirm", alice)), "status") == "SUCCESS");
+  REQUIRE(Eventually([&] { return shop.PaymentStatus(alice, stale) == "REFUNDED"; }));
+  CHECK(shop.ReservationStatus(alice, reservation) == "PENDING");
+  // The hold's qp_ token still pays for the new seats.
+  const auto fresh = shop.StartPayment(alice, hold);
+  CHECK(fresh.at("amount").as_int64() == Body(changed).at("totalAmount").as_int64());
+  const std::string fresh_id = Str(fresh, "paymentId");
+  REQUIRE(shop.Pay(fresh_id, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + fresh_id + "/confirm", alice)), "status") == "SUCCESS");
+  CHECK(Eventually([&] { return shop.ReservationStatus(alice, reservation) == "CONFIRMED"; }));
+  CHECK(Eventually([&] { return shop.SeatStatus(seats[4]) == "SOLD"; }));
+  CHECK(shop.SeatStatus(seats[3]) == "AVAILABLE");
+  // Confirmed: now the token is used up.
+  CHECK(Eventually([&] {
+    return shop.Scalar("SELECT count(*) FROM queue.tokens WHERE kind = 'qp' AND used_at IS NOT NULL AND reservation_id = '" +
+                       reservation + "'") == 1;
+  }));
+}
+
+TEST_CASE("booking e2e: a released seat never shows HELD again") {
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  for (int round = 0; round < 5; ++round) {
+    const auto hold = shop.Hold(alice, {seats[5]});
+    const std::string reservation = Str(hold, "reservationId");
+    REQUIRE(shop.Call(bhttp::verb::delete_, "/reservations/hold/" + reservation, alice).result_int() == 204);
+    CHECK(shop.SeatStatus(seats[5]) == "AVAILABLE");
+    // Until this instance's memory consumer has read the hold's and the
+    // release's events back from Kafka, the seat must stay AVAILABLE.
+    const std::string cancelled_sql =
+        "SELECT count(*) FROM reservation.outbox WHERE aggregate_id = '" + reservation + "' AND published_at IS NOT NULL";
+    bool held_again = false;
+    Eventually([&] {
+      held_again = held_again || shop.SeatStatus(seats[5]) != "AVAILABLE";
+      return shop.Scalar(cancelled_sql) == 2;
+    });
+    // And a while after publication (the memory consumer's fetch wait is 50 ms).
+    for (int i = 0; i < 10; ++i) held_again = held_again || shop.SeatStatus(seats[5]) != "AVAILABLE";
+    CHECK_FALSE(held_again);
+  }
+}
+
+TEST_CASE("booking e2e: the seat map of an upcoming event answers right after a price change") {
+  Shop shop;
+  auto demo = Body(shop.Call(bhttp::verb::get, "/events?q=Aurora", ""));
+  const auto& item = demo.at("items").as_array().at(0).as_object();
+  const auto now = std::chrono::system_clock::now();
+  json::object ev{{"venueId", item.at("venue").at("venueId")},
+                  {"hallId", item.at("hall").at("hallId")},
+                  {"title", "Later Live"},
+                  {"artist", "The Testers"},
+                  {"saleStartsAt", FormatRfc3339(now + 24h)},
+                  {"saleEndsAt", FormatRfc3339(now + 48h)},
+                  {"startsAt", FormatRfc3339(now + 72h)},
+                  {"endsAt", FormatRfc3339(now + 75h)},
+                  {"prices", json::object{{"VIP", 150000}, {"R", 120000}, {"S", 90000}, {"A", 60000}}}};
+  auto created = shop.Call(bhttp::verb::post, "/admin/events", shop.admin, json::serialize(ev));
+  REQUIRE_MESSAGE(created.result_int() == 201, created.body());
+  const std::string id = Str(Body(created), "eventId");
+  REQUIRE(shop.Call(bhttp::verb::get, "/events/" + id + "/seats", "").result_int() == 200);
+  json::object prices{{"prices", json::object{{"VIP", 160000}, {"R", 120000}, {"S", 90000}, {"A", 60000}}}};
+  auto updated = shop.Call(bhttp::verb::put, "/admin/events/" + id, shop.admin, json::serialize(prices));
+  REQUIRE_MESSAGE(updated.result_int() == 200, updated.body());
+  auto map = shop.Call(bhttp::verb::get, "/events/" + id + "/seats", "");
+  REQUIRE_MESSAGE(map.result_int() == 200, map.body());
+  bool vip_repriced = false;
+  for (const auto& s : Body(map).at("seats").as_array()) {
+    if (s.at("grade").as_string() == "VIP") vip_repriced = s.at("price").as_int64() == 160000;
+  }
+  CHECK(vip_repriced);
+}
+
+TEST_CASE("booking e2e: kill -9 with the embedded Kafka — events published to the dead brokers are sent again") {
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  const auto hold = shop.Hold(alice, {seats[6]});
+  const std::string reservation = Str(hold, "reservationId");
+  const std::string pay = Str(shop.StartPayment(alice, hold), "paymentId");
+  REQUIRE(shop.Pay(pay, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + pay + "/confirm", alice)), "status") == "SUCCESS");
+  REQUIRE(Eventually([&] { return shop.SeatStatus(seats[6]) == "SOLD"; }));
+  REQUIRE(Eventually([&] {
+    return shop.Scalar("SELECT count(*) FROM catalog.processed_events WHERE event_type = 'ReservationConfirmed'") == 1;
+  }));
+  shop.process->Signal(SIGKILL);
+  REQUIRE(shop.process->Wait(10s) == 128 + SIGKILL);
+  // As if the kill came a moment earlier: ReservationConfirmed was delivered
+  // to the (in-process) brokers and marked published, but catalog had not
+  // consumed it yet.
+  {
+    pqxx::connection c(shop.db.url());
+    pqxx::work tx(c);
+    tx.exec0("DELETE FROM catalog.processed_events WHERE event_type = 'ReservationConfirmed'");
+    tx.exec_params0("UPDATE catalog.seats SET status = 'AVAILABLE', reservation_id = NULL WHERE id = $1", seats[6]);
+    tx.exec0("UPDATE catalog.events SET sold_total = 0");
+    tx.commit();
+  }
+  REQUIRE(shop.Scalar("SELECT count(*) FROM reservation.outbox WHERE event_type = 'ReservationConfirmed' AND "
+                      "published_at IS NOT NULL") == 1);
+  shop.process = std::make_unique<test::TicketdProcess>(std::vector<std::string>{}, shop.env);
+  shop.port = shop.process->WaitListening();
+  REQUIRE(shop.port != 0);
+  REQUIRE(test::WaitReady(shop.port));
+  CHECK(Eventually([&] {
+    return shop.Scalar("SELECT count(*) FROM catalog.seats WHERE status = 'SOLD' AND id = '" + seats[6] + "'") == 1;
+  }));
+  CHECK(Eventually([&] { return shop.SeatStatus(seats[6]) == "SOLD"; }));
+  CHECK(shop.Scalar("SELECT count(*) FROM catalog.processed_events WHERE event_type = 'ReservationConfirmed'") == 1);
+  CHECK(shop.ReservationStatus(alice, reservation) == "CONFIRMED");
+}

@@ -17,6 +17,7 @@
 #include "support/run_sync.hpp"
 #include "ticketd/core/db.hpp"
 #include "ticketd/core/events.hpp"
+#include "ticketd/core/ids.hpp"
 #include "ticketd/core/metrics.hpp"
 #include "ticketd/core/migrate.hpp"
 #include "ticketd/core/time.hpp"
@@ -126,7 +127,7 @@ TEST_CASE("catalog: holds and releases through SeatMapFeed move the seat map and
   const std::string r1 = "aaaaaaaa-0000-4000-8000-000000000001";
   const std::string r2 = "aaaaaaaa-0000-4000-8000-000000000002";
   catalog::SeatMapFeed& feed = *f.service;
-  feed.SeatsHeld(f.event_id, r1, {f.seats[0], f.seats[1]});
+  feed.SeatsHeld(f.event_id, r1, 1, {f.seats[0], f.seats[1]}, {});
   CHECK(f.StatusOf(0) == "HELD");
   CHECK(f.Map().at("version").as_int64() == v0 + 1);
   CHECK(f.Map().at("grades").as_array()[0].at("available").as_int64() == 8);
@@ -173,7 +174,7 @@ TEST_CASE("catalog: ReservationConfirmed and ReservationCancelled from Kafka per
   consumer.Start();
 
   const std::string r1 = "bbbbbbbb-0000-4000-8000-000000000001";
-  f.service->SeatsHeld(f.event_id, r1, {f.seats[2], f.seats[3]});
+  f.service->SeatsHeld(f.event_id, r1, 1, {f.seats[2], f.seats[3]}, {});
   const auto confirmed = f.Reservation("ReservationConfirmed", r1, {2, 3});
   const auto text = events::Serialize(confirmed);
   // Delivered twice (a redelivery after a crash): applied once.
@@ -187,8 +188,8 @@ TEST_CASE("catalog: ReservationConfirmed and ReservationCancelled from Kafka per
   CHECK(f.StatusOf(3) == "SOLD");
   CHECK(f.Map().at("grades").as_array()[0].at("available").as_int64() == 8);
 
-  // A late release of the hold cannot free a sold seat.
-  f.service->SeatsReleased(f.event_id, r1, {f.seats[2]});
+  // A late seat change of the hold (its release of a seat) cannot free a sold seat.
+  f.service->SeatsHeld(f.event_id, r1, 1, {}, {f.seats[2]});
   CHECK(f.StatusOf(2) == "SOLD");
 
   const auto cancelled = f.Reservation("ReservationCancelled", r1, {2, 3});
@@ -249,13 +250,19 @@ TEST_CASE("catalog: another instance's seat map follows holds, seat changes, exp
   }
   REQUIRE(consumer.Start());
 
-  send(f.Reservation("ReservationHeld", r1, {4, 5}));
+  auto first = f.Reservation("ReservationHeld", r1, {4, 5});
+  first.payload["fence"] = 1;
+  send(first);
   REQUIRE(WaitFor([&] { return status(4) == SeatStatus::kHeld && status(5) == SeatStatus::kHeld; }, 30s));
   // A seat change: now 5 and 6, seat 4 released.
   auto changed = f.Reservation("ReservationHeld", r1, {5, 6});
   changed.payload["releasedSeatIds"] = json::array{json::string(f.seats[4])};
+  changed.payload["fence"] = 2;
   send(changed);
   REQUIRE(WaitFor([&] { return status(4) == SeatStatus::kAvailable && status(6) == SeatStatus::kHeld; }, 30s));
+  // The first hold delivered again (a redelivery): older than the change, ignored.
+  first.event_id = NewUuid();
+  send(first);
   // A malformed event is skipped and counted; the stream goes on.
   auto broken = f.Reservation("ReservationHeld", r2, {7});
   broken.payload.erase("seatIds");
@@ -269,6 +276,18 @@ TEST_CASE("catalog: another instance's seat map follows holds, seat changes, exp
   REQUIRE(WaitFor([&] {
     return status(7) == SeatStatus::kAvailable && status(5) == SeatStatus::kAvailable && status(6) == SeatStatus::kAvailable;
   }, 30s));
+  // After a reservation ended, nothing older about it shows again: its hold
+  // and its confirmation redelivered leave the seats AVAILABLE.
+  send(f.Reservation("ReservationHeld", r2, {7}));
+  send(f.Reservation("ReservationConfirmed", r1, {5, 6}));
+  REQUIRE(WaitFor([&] {
+    return registry.Render().find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 9\n") !=
+           std::string::npos;
+  }, 30s));
+  CHECK(status(4) == SeatStatus::kAvailable);
+  CHECK(status(5) == SeatStatus::kAvailable);
+  CHECK(status(6) == SeatStatus::kAvailable);
+  CHECK(status(7) == SeatStatus::kAvailable);
   CHECK(status(9) == SeatStatus::kAvailable);  // published before Start(): not this consumer's business
   // The first instance's map was not touched (it has no memory consumer here).
   CHECK(f.StatusOf(4) == "AVAILABLE");
@@ -276,7 +295,7 @@ TEST_CASE("catalog: another instance's seat map follows holds, seat changes, exp
   CHECK(WaitFor([&] {
     const auto text = registry.Render();
     return text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"failed\"} 1\n") != std::string::npos &&
-           text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 6\n") != std::string::npos;
+           text.find("ticketd_consumer_events_total{group=\"catalog.seat-map\",outcome=\"applied\"} 9\n") != std::string::npos;
   }, 10s));
   consumer.Stop();
 }

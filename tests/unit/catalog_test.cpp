@@ -141,6 +141,38 @@ TEST_CASE("catalog template: colliding labels and more than 100,000 seats are re
   CHECK(errors[0].message.find("100000") != std::string::npos);
 }
 
+TEST_CASE("catalog seat map: one reservation's changes never go backwards, whatever order they arrive in") {
+  // The in-process feed applies a change at once; the same change arrives
+  // again from Kafka later (defect: a released seat flickered back to HELD).
+  EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(10), 1000, "inst");
+  const std::string s1 = "00000000-0000-8000-8000-000000000001";
+  const std::string s2 = "00000000-0000-8000-8000-000000000002";
+  const std::string s3 = "00000000-0000-8000-8000-000000000003";
+  CHECK(map.ApplyHold("r1", 10, {s1}, {}) == 1);
+  CHECK(map.ApplyEnd("r1", {s1}) == 1);  // released in-process
+  CHECK(map.ApplyHold("r1", 10, {s1}, {}) == 0);  // its hold, redelivered
+  CHECK(map.StatusOf(s1) == SeatStatus::kAvailable);
+  CHECK(map.ApplySell("r1", {s1}) == 0);  // a confirmation after the end: ignored
+  CHECK(map.StatusOf(s1) == SeatStatus::kAvailable);
+
+  // A seat change (fence 21) then the first hold (fence 20) late: the change stands.
+  CHECK(map.ApplyHold("r2", 20, {s2}, {}) == 1);
+  CHECK(map.ApplyHold("r2", 21, {s3}, {s2}) == 2);
+  CHECK(map.ApplyHold("r2", 20, {s2}, {}) == 0);
+  CHECK(map.StatusOf(s2) == SeatStatus::kAvailable);
+  CHECK(map.StatusOf(s3) == SeatStatus::kHeld);
+  // The same change twice (feed, then Kafka) is harmless; another customer can hold s2.
+  CHECK(map.ApplyHold("r2", 21, {s3}, {s2}) == 0);
+  CHECK(map.ApplyHold("r3", 22, {s2}, {}) == 1);
+  // Sold, then refunded (ended): a late seat-change release or sale changes nothing.
+  CHECK(map.ApplySell("r2", {s3}) == 1);
+  CHECK(map.ApplyHold("r2", 21, {}, {s3}) == 0);
+  CHECK(map.StatusOf(s3) == SeatStatus::kSold);
+  CHECK(map.ApplyEnd("r2", {s3}) == 1);
+  CHECK(map.ApplySell("r2", {s3}) == 0);
+  CHECK(map.StatusOf(s3) == SeatStatus::kAvailable);
+}
+
 TEST_CASE("catalog seat map: holds, releases, sales and refunds follow the owner rules") {
   EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(10), 1000, "inst");
   const std::string s1 = "00000000-0000-8000-8000-000000000001";

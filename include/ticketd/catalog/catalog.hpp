@@ -92,10 +92,15 @@ class CatalogReader {
 class SeatMapFeed {
  public:
   virtual ~SeatMapFeed() = default;
-  /// AVAILABLE → HELD by `reservation_id`.
-  virtual void SeatsHeld(const std::string& event_id, const std::string& reservation_id,
-                         const std::vector<std::string>& seat_ids) = 0;
-  /// HELD by `reservation_id` → AVAILABLE (released, expired, payment failed).
+  /// A hold or seat change of `reservation_id` at `fence` (the reservation's
+  /// fence after the change): `seat_ids` AVAILABLE → HELD, `released_seat_ids`
+  /// HELD by it → AVAILABLE. A change older than one already shown for the
+  /// reservation (a smaller fence), or after it ended, is ignored.
+  virtual void SeatsHeld(const std::string& event_id, const std::string& reservation_id, std::int64_t fence,
+                         const std::vector<std::string>& seat_ids,
+                         const std::vector<std::string>& released_seat_ids) = 0;
+  /// The reservation ended (released, expired, cancelled, payment failed or
+  /// refunded): its seats → AVAILABLE, and no later change about it applies.
   virtual void SeatsReleased(const std::string& event_id, const std::string& reservation_id,
                              const std::vector<std::string>& seat_ids) = 0;
 };
