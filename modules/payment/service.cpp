@@ -103,7 +103,7 @@ std::string PayloadString(const events::Envelope& e, const char* key) {
 
 // Serializes the starts and failures of one reservation's payments.
 void LockReservation(pqxx::work& tx, const std::string& reservation_id) {
-  tx.exec_params0("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "payment.reservation:" + reservation_id);
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "payment.reservation:" + reservation_id);
 }
 
 // Payment `r` (locked) failed. Its PaymentFailed releases the hold only when

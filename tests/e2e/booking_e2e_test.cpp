@@ -580,11 +580,11 @@ TEST_CASE("booking e2e: the seat map of an upcoming event answers right after a 
   auto created = shop.Call(bhttp::verb::post, "/admin/events", shop.admin, json::serialize(ev));
   REQUIRE_MESSAGE(created.result_int() == 201, created.body());
   const std::string id = Str(Body(created), "eventId");
-  REQUIRE(shop.Call(bhttp::verb::get, "/events/" + id + "/seats", "").result_int() == 200);
+  REQUIRE(shop.Call(bhttp::verb::get, "/events/" + id + "/seats", shop.admin).result_int() == 200);
   json::object prices{{"prices", json::object{{"VIP", 160000}, {"R", 120000}, {"S", 90000}, {"A", 60000}}}};
   auto updated = shop.Call(bhttp::verb::put, "/admin/events/" + id, shop.admin, json::serialize(prices));
   REQUIRE_MESSAGE(updated.result_int() == 200, updated.body());
-  auto map = shop.Call(bhttp::verb::get, "/events/" + id + "/seats", "");
+  auto map = shop.Call(bhttp::verb::get, "/events/" + id + "/seats", shop.admin);
   REQUIRE_MESSAGE(map.result_int() == 200, map.body());
   bool vip_repriced = false;
   for (const auto& s : Body(map).at("seats").as_array()) {

@@ -160,7 +160,6 @@ struct Harness {
     env["TICKETD_PAYMENT_GATEWAY_TIMEOUT_MS"] = "2000";
     env["TICKETD_PAYMENT_RECONCILE_AFTER_SECONDS"] = "1";
     env["TICKETD_AUTH_ACCESS_TTL_SECONDS"] = "86400";
-    env["TICKETD_LOG_LEVEL"] = "warn";
     auto [mrc, mout] = test::RunCommand({TICKETD_BINARY, "migrate"}, env);
     REQUIRE_MESSAGE(mrc == 0, mout);
     auto [rc, out] = test::RunCommand({TICKETD_BINARY, "seed"}, env);
@@ -198,6 +197,8 @@ struct Harness {
     instances[i].port = instances[i].process->WaitListening(90s);
     if (instances[i].port == 0) {
       for (const auto& line : instances[i].process->Lines()) std::cout << line << "\n";
+      std::cout << "exit: " << instances[i].process->Wait(1s) << "\n";
+      for (const auto& [k, v] : e) std::cout << k << "=" << v << "\n";
     }
     REQUIRE(instances[i].port != 0);
     REQUIRE(test::WaitReady(instances[i].port, 60s));
@@ -337,7 +338,9 @@ class Sequence {
     auto created = h_.Call(0, bhttp::verb::post, "/admin/events", h_.admin, json::serialize(ev));
     if (created.result_int() != 201) throw std::runtime_error("event not created: " + created.body());
     event_id_ = Str(Body(created), "eventId");
-    auto map = Body(h_.Call(0, bhttp::verb::get, "/events/" + event_id_ + "/seats", ""));
+    auto answer = h_.Call(0, bhttp::verb::get, "/events/" + event_id_ + "/seats", h_.admin);
+    auto map = Body(answer);
+    if (!map.contains("seats")) throw std::runtime_error("no seat map: " + answer.body());
     for (const auto& s : map.at("seats").as_array()) seats_.emplace_back(s.at("seatId").as_string());
     if (seats_.size() != 4) throw std::runtime_error("expected 4 seats");
   }
@@ -653,10 +656,10 @@ class Sequence {
     Zero("a SUCCESS payment that does not confirm its reservation",
          "SELECT count(*) FROM payment.payments p WHERE p.event_id = $1 AND p.status = 'SUCCESS' AND NOT EXISTS "
          "(SELECT 1 FROM reservation.reservations r WHERE r.id = p.reservation_id AND r.status = 'CONFIRMED' "
-         "AND r.payment_id = p.id)");
+         "AND r.payment_id = p.id::text)");
     Zero("a CONFIRMED reservation whose payment is not SUCCESS",
          "SELECT count(*) FROM reservation.reservations r WHERE r.event_id = $1 AND r.status = 'CONFIRMED' AND NOT EXISTS "
-         "(SELECT 1 FROM payment.payments p WHERE p.id = r.payment_id AND p.status = 'SUCCESS' "
+         "(SELECT 1 FROM payment.payments p WHERE p.id::text = r.payment_id AND p.status = 'SUCCESS' "
          "AND p.amount = r.total_amount AND p.fence = r.fence)");
     Zero("SUCCESS − refunds ≠ CONFIRMED totals",
          "SELECT abs((SELECT coalesce(sum(amount), 0) FROM payment.payments WHERE event_id = $1 AND status = 'SUCCESS') - "
@@ -741,7 +744,7 @@ class Sequence {
       std::string shown;
       const bool agrees = WaitUntil(
           [&] {
-            auto map = Body(h_.Call(inst, bhttp::verb::get, "/events/" + event_id_ + "/seats", ""));
+            auto map = Body(h_.Call(inst, bhttp::verb::get, "/events/" + event_id_ + "/seats", h_.admin));
             shown.clear();
             bool same = map.contains("seats");
             if (!same) return false;
