@@ -587,7 +587,8 @@ TEST_CASE("booking e2e: the seat map of an upcoming event answers right after a 
   auto map = shop.Call(bhttp::verb::get, "/events/" + id + "/seats", shop.admin);
   REQUIRE_MESSAGE(map.result_int() == 200, map.body());
   bool vip_repriced = false;
-  for (const auto& s : Body(map).at("seats").as_array()) {
+  const auto body = Body(map);
+  for (const auto& s : body.at("seats").as_array()) {
     if (s.at("grade").as_string() == "VIP") vip_repriced = s.at("price").as_int64() == 160000;
   }
   CHECK(vip_repriced);
