@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "ticketd/catalog/events.hpp"
@@ -137,6 +138,15 @@ EventRow ReadEvent(const pqxx::row& r) {
   b["saleStartsAt"] = FormatRfc3339(i.sale_starts_at);
   b["saleEndsAt"] = FormatRfc3339(i.sale_ends_at);
   b["prices"] = json::parse(r[9].as<std::string>());
+  // EventSummary's minPrice/maxPrice (null without prices), on every event answer.
+  std::optional<std::int64_t> lo, hi;
+  for (const auto& p : b["prices"].as_object()) {
+    const auto v = p.value().as_int64();
+    lo = lo ? std::min(*lo, v) : v;
+    hi = hi ? std::max(*hi, v) : v;
+  }
+  b["minPrice"] = lo ? json::value(*lo) : json::value(nullptr);
+  b["maxPrice"] = hi ? json::value(*hi) : json::value(nullptr);
   b["queue"] = QueueJson(i.queue);
   b["seatCount"] = i.seat_count;
   b["cancelledAt"] = i.cancelled ? json::value(FormatRfc3339(Time(r[12]))) : json::value(nullptr);

@@ -75,6 +75,7 @@ kafka::Options KafkaOptionsFrom(const config::Config& c) {
   o.replication_factor = static_cast<int>(c.Int("kafka.replication_factor"));
   o.client_id = c.String("kafka.client_id");
   o.message_timeout_ms = static_cast<int>(c.Int("kafka.message_timeout_ms"));
+  o.compression = c.String("kafka.compression");
   for (const auto& kv : c.List("kafka.properties")) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {

@@ -174,7 +174,7 @@ Producer::Producer(const Cluster& cluster, const std::string& name) {
     SetConf(conf, "acks", "all");
     SetConf(conf, "message.timeout.ms", std::to_string(cluster.options().message_timeout_ms));
     SetConf(conf, "linger.ms", "5");
-    SetConf(conf, "compression.type", "lz4");
+    SetConf(conf, "compression.type", cluster.options().compression);
   } catch (...) {
     rd_kafka_conf_destroy(conf);
     throw;

@@ -23,6 +23,9 @@ struct Options {
   /// Passed to every client as is (e.g. security.protocol, sasl.*).
   std::vector<std::pair<std::string, std::string>> properties;
   int message_timeout_ms = 30000;
+  /// compression.type of the producer: none, gzip (default: every mainstream
+  /// client reads it without plugins, e.g. kafkajs), snappy, lz4, zstd.
+  std::string compression = "gzip";
 };
 
 /// Topic stem → dead-letter topic: "payment.events" → "dlq.payment".
