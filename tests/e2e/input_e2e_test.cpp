@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
 
+#include <cctype>
 #include <chrono>
 
 #include "auth/jwt.hpp"
@@ -30,7 +31,7 @@ json::value BodyOf(const test::HttpResponse& r) {
 }
 
 bool IsProblem(const test::HttpResponse& r, int status, const std::string& code, const std::string& field = "") {
-  if (r.result_int() != status || r[http::field::content_type] != "application/problem+json") return false;
+  if (r.result_int() != static_cast<unsigned>(status) || r[http::field::content_type] != "application/problem+json") return false;
   const auto b = BodyOf(r);
   if (!b.is_object() || b.as_object().at("code").as_string() != code) return false;
   if (field.empty()) return true;
@@ -288,7 +289,7 @@ TEST_CASE("input e2e: every route answers every class of bad input with a 4xx pr
         json::object props;
         if (const auto* p = schema.if_contains("properties")) props = p->as_object();
         if (props.empty()) props["name"] = json::object{{"type", "string"}};
-        json::object nul, wrong, huge, negative, overlong, surrogate;
+        json::object nul, wrong, huge, negative, overlong;
         std::string raw = "{";
         for (const auto& [k, v] : props) {
           const auto prop = Resolve(doc, v);

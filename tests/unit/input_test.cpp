@@ -170,7 +170,7 @@ TEST_CASE("router: HEAD is served by the GET route and listed in Allow") {
   CHECK(m.route->method == Verb::get);
   const auto na = router.Match(Verb::delete_, "/healthz");
   REQUIRE(na.kind == RouteMatch::Kind::kMethodNotAllowed);
-  CHECK(na.allowed == std::vector<Verb>{Verb::get, Verb::head});
+  CHECK((na.allowed == std::vector<Verb>{Verb::get, Verb::head}));
   // No GET, no HEAD.
   CHECK(router.Match(Verb::head, "/things").kind == RouteMatch::Kind::kMethodNotAllowed);
 }
