@@ -331,6 +331,9 @@ TEST_CASE("input e2e: every route answers every class of bad input with a 4xx pr
         CAPTURE(r.body());
         CHECK(r.result_int() >= 400);
         CHECK(r.result_int() < 500);
+        // The sandbox gateway imitates PortOne, errors included ({"type", "message"});
+        // input the edge refuses still gets the problem shape there.
+        if (path.starts_with("/sandbox/pg/") && r[http::field::content_type] == "application/json") continue;
         CHECK(r[http::field::content_type] == "application/problem+json");
         const auto b = BodyOf(r);
         CHECK((b.is_object() && b.as_object().contains("code") && b.as_object().contains("requestId")));
