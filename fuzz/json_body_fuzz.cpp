@@ -6,6 +6,7 @@
 
 #include "fuzz_util.hpp"
 #include "ticketd/core/input.hpp"
+#include "ticketd/core/http.hpp"
 #include "ticketd/core/json_fields.hpp"
 
 using namespace ticketd;
