@@ -174,3 +174,13 @@ TEST_CASE("router: HEAD is served by the GET route and listed in Allow") {
   // No GET, no HEAD.
   CHECK(router.Match(Verb::head, "/things").kind == RouteMatch::Kind::kMethodNotAllowed);
 }
+
+// Found by the query fuzzer: Request::Query treated an empty pair as key "".
+TEST_CASE("input: Request::Query agrees with the edge's parse on empty pairs") {
+  auto r = Make("/api/v1/events?&=e999&page=2");
+  std::vector<FieldError> errors;
+  const auto pairs = ParseQuery("&=e999&page=2", errors);
+  REQUIRE(pairs.size() == 2);
+  CHECK(r.Query("") == "e999");
+  CHECK(r.Query("page") == "2");
+}
