@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "auth/crypto.hpp"
+#include "ticketd/core/input.hpp"
 
 namespace ticketd::auth {
 
@@ -338,6 +339,10 @@ std::string JwtSigner::Sign(const AccessClaims& claims) const {
   const Impl& impl = *impl_;
   if (claims.subject.empty() || claims.role.empty() || claims.jti.empty()) {
     throw std::invalid_argument("JwtSigner::Sign: subject, role and jti are required");
+  }
+  // Verify parses strict JSON: a claim that is not UTF-8 would make a token it refuses.
+  if (!http::IsValidUtf8(claims.subject) || !http::IsValidUtf8(claims.role) || !http::IsValidUtf8(claims.jti)) {
+    throw std::invalid_argument("JwtSigner::Sign: subject, role and jti must be UTF-8");
   }
   if ((!claims.issuer.empty() && claims.issuer != impl.issuer) ||
       (!claims.audience.empty() && claims.audience != impl.audience)) {

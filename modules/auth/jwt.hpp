@@ -73,7 +73,7 @@ class JwtSigner {
   /// `header.payload.signature` with header {"alg":"HS256","typ":"JWT","kid":<signing key id>}
   /// and payload {iss, sub, aud, role, jti, iat, exp}. `claims.issuer` and
   /// `claims.audience` may be left empty (the signer's are used). Throws
-  /// std::invalid_argument when subject, role or jti is empty, when issuer or
+  /// std::invalid_argument when subject, role or jti is empty or not UTF-8, when issuer or
   /// audience is set but differs from the signer's, or when expires_at <= issued_at;
   /// std::runtime_error if OpenSSL fails.
   [[nodiscard]] std::string Sign(const AccessClaims& claims) const;

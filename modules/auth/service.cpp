@@ -1,5 +1,7 @@
 #include "auth/service.hpp"
 
+#include "ticketd/core/input.hpp"
+
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -176,17 +178,18 @@ void AuthService::RecordLogin(pqxx::work& tx, const std::optional<std::string>& 
   tx.exec_params0("INSERT INTO auth.login_history (user_id, ip, user_agent, method, success, reason)"
                   " VALUES ($1::uuid, $2, $3, 'password', $4, $5)",
                   user_id ? std::optional<std::string>(*user_id) : std::nullopt, client.ip,
-                  client.user_agent.substr(0, 512), success, reason);
+                  http::SanitizeText(client.user_agent, http::kMaxUserAgentBytes), success, reason);
   if (registry_ != nullptr) {
     registry_->GetCounter("ticketd_auth_logins_total", "Login attempts by result", {{"result", reason}}).Inc();
   }
 }
 
-UserView AuthService::LoadUser(pqxx::work& tx, const std::string& user_id) {
+UserView AuthService::LoadUser(pqxx::work& tx, const std::string& user_id, bool caller) {
   const auto r = tx.exec_params(
       "SELECT id::text, email_enc, name_enc, phone_enc, role, status, " + Ts("created_at") + ", " + Ts("last_login_at") +
           " FROM auth.users WHERE id = $1 AND status <> 'DELETED'",
       user_id);
+  if (r.empty() && caller) throw ApiError(problems::Unauthenticated("The access token's account no longer exists"));
   if (r.empty()) throw ApiError(problems::NotFound("No such user"));
   UserView v;
   v.id = r[0][0].as<std::string>();
@@ -512,7 +515,7 @@ boost::asio::awaitable<void> AuthService::Logout(VerifiedToken caller, bool all_
 }
 
 boost::asio::awaitable<UserView> AuthService::Me(std::string user_id) {
-  co_return co_await pool_.Transact([&](pqxx::work& tx) { return LoadUser(tx, user_id); });
+  co_return co_await pool_.Transact([&](pqxx::work& tx) { return LoadUser(tx, user_id, true); });
 }
 
 boost::asio::awaitable<UserView> AuthService::UpdateMe(std::string user_id, std::optional<std::string> name,
@@ -527,7 +530,7 @@ boost::asio::awaitable<UserView> AuthService::UpdateMe(std::string user_id, std:
   co_return co_await pool_.Transact([&](pqxx::work& tx) {
     if (n) tx.exec_params0("UPDATE auth.users SET name_enc = $2, updated_at = now() WHERE id = $1", user_id, Encrypt(user_id, "name", *n));
     if (p) tx.exec_params0("UPDATE auth.users SET phone_enc = $2, updated_at = now() WHERE id = $1", user_id, Encrypt(user_id, "phone", *p));
-    return LoadUser(tx, user_id);
+    return LoadUser(tx, user_id, true);
   });
 }
 
@@ -538,7 +541,7 @@ boost::asio::awaitable<void> AuthService::ChangePassword(VerifiedToken caller, s
   const auto [hash, email] = co_await pool_.Transact([&](pqxx::work& tx) {
     const auto r = tx.exec_params("SELECT password_hash, email_enc FROM auth.users WHERE id = $1 AND status = 'ACTIVE'",
                                   caller.user_id);
-    if (r.empty()) throw ApiError(problems::NotFound("No such user"));
+    if (r.empty()) throw ApiError(problems::Unauthenticated("The access token's account no longer exists"));
     return std::pair{r[0][0].as<std::string>(), Decrypt(caller.user_id, "email", r[0][1].as<std::string>())};
   });
   CheckNewPassword(next, email);
@@ -566,7 +569,7 @@ boost::asio::awaitable<void> AuthService::Withdraw(VerifiedToken caller) {
   co_await pool_.Transact([&](pqxx::work& tx) {
     const auto r = tx.exec_params("SELECT ci_index FROM auth.users WHERE id = $1 AND status <> 'DELETED' FOR UPDATE",
                                   caller.user_id);
-    if (r.empty()) throw ApiError(problems::NotFound("No such user"));
+    if (r.empty()) throw ApiError(problems::Unauthenticated("The access token's account no longer exists"));
     if (!r[0][0].is_null()) {
       tx.exec_params0("INSERT INTO auth.blocked_identities (ci_index, blocked_until, reason)"
                       " VALUES ($1, now() + make_interval(hours => $2), 'withdrawn')"

@@ -131,7 +131,9 @@ class AuthService final : public TokenVerifier, public UserDirectory {
                      const std::optional<std::string>& family_id);
   std::vector<std::pair<std::string, std::int64_t>> RevokeFamilies(pqxx::work& tx, const std::string& where,
                                                                    const std::string& arg, const std::string& reason);
-  UserView LoadUser(pqxx::work& tx, const std::string& user_id);
+  // `caller`: the id comes from a verified access token, so a missing account
+  // means the token no longer names anyone (401), not a missing resource (404).
+  UserView LoadUser(pqxx::work& tx, const std::string& user_id, bool caller = false);
   void RecordLogin(pqxx::work& tx, const std::optional<std::string>& user_id, const ClientInfo& client, bool success,
                    const std::string& reason);
   void PollRevocations();

@@ -185,7 +185,8 @@ struct EdgeState {
     http::SetSecurityHeaders(res);
     if (!hsts.empty() && Https(request)) res.set(bh::field::strict_transport_security, hsts);
     // Compression.
-    if (!options.gzip || request.raw.method() == http::Verb::head) return;
+    // HEAD too: it must carry the GET answer's headers (the server drops the body).
+    if (!options.gzip) return;
     if (res.find(bh::field::content_encoding) != res.end() || res.find("X-Ticketd-Stream") != res.end()) return;
     if (res.body().size() < options.gzip_min_bytes || res[bh::field::content_type].find("json") == std::string_view::npos) {
       return;

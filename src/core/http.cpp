@@ -37,6 +37,7 @@ std::optional<std::string> Request::Query(std::string_view name) const {
     const auto amp = rest.find('&');
     const std::string_view pair = rest.substr(0, amp);
     rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (pair.empty()) continue;  // as ParseQuery (ticketd/core/input.hpp): `?&=x` has "" = "x"
     const auto eq = pair.find('=');
     std::string key;
     if (!PercentDecode(pair.substr(0, eq), key, true) || key != name) continue;

@@ -120,7 +120,9 @@ RouteMatch Router::Match(Verb method, std::string_view path) const {
       best_any = &route;
       best_any_score = score;
     }
-    if (route.method == method && (best == nullptr || score < best_score)) {
+    // HEAD is served by the GET route wherever there is no HEAD route of its own (RFC 9110 §9.3.2).
+    const bool serves = route.method == method || (method == Verb::head && route.method == Verb::get);
+    if (serves && (best == nullptr || score < best_score || (score == best_score && route.method == method))) {
       best = &route;
       best_score = score;
     }
@@ -136,6 +138,10 @@ RouteMatch Router::Match(Verb method, std::string_view path) const {
   result.kind = RouteMatch::Kind::kMethodNotAllowed;
   for (const auto& route : routes_) {
     if (route.path == best_any->path) result.allowed.push_back(route.method);
+  }
+  if (std::find(result.allowed.begin(), result.allowed.end(), Verb::get) != result.allowed.end() &&
+      std::find(result.allowed.begin(), result.allowed.end(), Verb::head) == result.allowed.end()) {
+    result.allowed.insert(std::find(result.allowed.begin(), result.allowed.end(), Verb::get) + 1, Verb::head);
   }
   return result;
 }

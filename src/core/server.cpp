@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <cctype>
 
+#include "ticketd/core/input.hpp"
 #include "ticketd/core/log.hpp"
 #include "ticketd/core/stream.hpp"
 
@@ -438,7 +439,18 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
       log::Error("unhandled exception", {{"request_id", request.request_id}, {"error", e.what()}});
       response = ProblemResponse(problems::Internal(), request.request_id);
     }
-    if (auto body = TakeStream(response)) {
+    const bool head_request = request.raw.method() == Verb::head;
+    if (auto body = TakeStream(response); body && head_request) {
+      // HEAD of a stream: its head only, the body is never started.
+      response.chunked(true);
+      const bool keep_alive = request.raw.keep_alive() && !draining_.load();
+      Finish(request, response, keep_alive);
+      stream.expires_after(options_.write_timeout);
+      beast_http::response_serializer<beast_http::string_body> head_writer(response);
+      co_await beast_http::async_write_header(stream, head_writer, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) break;
+      continue;
+    } else if (body) {
       // A stream: head now, then the body until it ends; never in flight for the drain.
       response.body().clear();
       response.chunked(true);
@@ -465,7 +477,13 @@ asio::awaitable<void> Server::Serve(std::shared_ptr<Connection> conn) {
     const bool keep_alive = request.raw.keep_alive() && !draining_.load();
     Finish(request, response, keep_alive);
     stream.expires_after(options_.write_timeout);
-    co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    if (head_request) {
+      // The GET answer's headers (Content-Length included), no body.
+      beast_http::response_serializer<beast_http::string_body> head_writer(response);
+      co_await beast_http::async_write_header(stream, head_writer, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      co_await beast_http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec || !keep_alive) break;
   }
 
@@ -490,6 +508,8 @@ asio::awaitable<Response> Server::Dispatch(Request& request) {
       }
       throw ApiError(problems::NotFound("No route for " + std::string(target.substr(0, target.find('?')))));
     }
+    // One input check for every route: handlers rely on valid text.
+    CheckInput(request);
     co_return co_await (*request.handler)(request);
   } catch (const ApiError& e) {
     co_return ProblemResponse(e.problem(), request.request_id);

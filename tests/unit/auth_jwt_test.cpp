@@ -477,3 +477,15 @@ TEST_CASE("auth jwt: repeated and concurrent verification") {
   for (std::thread& thread : threads) thread.join();
   CHECK(wrong.load() == 0);
 }
+
+// Found by the jwt fuzzer: a subject that is not UTF-8 was signed into a token Verify refuses.
+TEST_CASE("jwt: Sign refuses claims that are not UTF-8") {
+  const ticketd::auth::JwtSigner signer({"k1", std::string(40, 'k')}, {}, "ticketd", "ticketd-api");
+  ticketd::auth::AccessClaims claims;
+  claims.subject = "0100-00090c5a4-1111-7000-800\x9a-000000000001";
+  claims.role = "USER";
+  claims.jti = "jti-1";
+  claims.issued_at = 1700000000;
+  claims.expires_at = 1700000600;
+  CHECK_THROWS_AS((void)signer.Sign(claims), std::invalid_argument);
+}

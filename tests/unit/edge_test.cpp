@@ -285,7 +285,7 @@ TEST_CASE("edge: CORS allows listed origins only and answers preflights for exis
   // Plain OPTIONS lists the methods; unknown paths are not answered by the edge.
   res = chain.Call(http::Verb::options, "/api/v1/reservations/hold/abc");
   CHECK(res.result_int() == 204);
-  CHECK(res[bh::field::allow] == "GET, OPTIONS");
+  CHECK(res[bh::field::allow] == "GET, HEAD, OPTIONS");
   CHECK(chain.Call(http::Verb::options, "/nope").result_int() == 404);
 }
 

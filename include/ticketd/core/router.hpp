@@ -32,7 +32,8 @@ class Router {
   /// or a duplicate (method, template) or an ambiguous parameter placement.
   void Add(Verb method, std::string path, RouteMeta meta, Handler handler);
   /// Matches a request target's path (no query). Literal segments win over
-  /// parameters. Parameter values are percent-decoded.
+  /// parameters. Parameter values are percent-decoded. HEAD matches the GET
+  /// route of a path that has no HEAD route, and `allowed` lists HEAD after GET.
   [[nodiscard]] RouteMatch Match(Verb method, std::string_view path) const;
   [[nodiscard]] const std::vector<Route>& routes() const noexcept { return routes_; }
 
