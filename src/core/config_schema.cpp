@@ -108,6 +108,10 @@ std::vector<KeySpec> BuildSchema() {
   keys.push_back(StringKey("kafka", "client_id", "ticketd", "client.id prefix of every Kafka client."));
   keys.push_back(ListKey("kafka", "properties", {},
                          "Extra librdkafka properties as \"key=value\" (e.g. security.protocol=SASL_SSL for MSK)."));
+  keys.push_back(SecretKey("kafka", "sasl_username", "",
+                           "SASL user name (sasl.username) of every Kafka client; may come from a file."));
+  keys.push_back(SecretKey("kafka", "sasl_password", "",
+                           "SASL password (sasl.password) of every Kafka client; may come from a file."));
   keys.push_back(IntKey("kafka", "message_timeout_ms", 30000, 1000, 900000,
                         "How long the producer keeps retrying one message before reporting it failed."));
   keys.push_back(IntKey("kafka", "relay_batch_size", 500, 1, 10000, "Outbox rows published per relay batch."));
