@@ -56,12 +56,6 @@ std::size_t NameLengthAt(std::string_view text, std::size_t at) {
   return end > at + kPrefix.size() ? end - at : 0;
 }
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
-  return text;
-}
-
 // Every TICKETD_[A-Z0-9_]+ name mentioned anywhere in `text` (values, comments,
 // both `KEY: value` and `- KEY=value` forms), except CMake options
 // (`-DTICKETD_...`). Hand-rolled: GCC 12's <regex> trips -Wmaybe-uninitialized.
@@ -75,28 +69,6 @@ std::vector<std::string> EnvNamesIn(std::string_view text) {
     if (!cmake_option && !inside_word) names.emplace_back(text.substr(at, length));
   }
   return names;
-}
-
-// The TICKETD_* assignments in a compose file, one per line as `KEY: value` or
-// `- KEY=value`, surrounding quotes removed.
-Env EnvAssignmentsIn(const std::string& text) {
-  Env env;
-  std::istringstream lines(text);
-  for (std::string line_text; std::getline(lines, line_text);) {
-    std::string_view line = Trim(line_text);
-    if (line.starts_with("- ")) line = Trim(line.substr(2));
-    const auto length = NameLengthAt(line, 0);
-    if (length == 0) continue;
-    const auto name = std::string(line.substr(0, length));
-    line = Trim(line.substr(length));
-    if (line.empty() || (line.front() != ':' && line.front() != '=')) continue;
-    std::string_view value = Trim(line.substr(1));
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
-      value = value.substr(1, value.size() - 2);
-    }
-    env[name] = std::string(value);
-  }
-  return env;
 }
 
 std::set<std::string> KnownEnvNames() {
@@ -437,7 +409,7 @@ TEST_CASE("compose env: every ticketd service's effective config fits the servic
       config = Config::Load(kProdConfigPath, env);
       app::ValidatePolicy(config);
     } catch (const std::exception& error) {
-      FAIL(name << ": the image's config with this service's environment is refused: " << error.what());
+      FAIL(name << ": the image's config with this service's environment is refused: " << std::string(error.what()));
     }
     CheckDatabase(name, config, services);
     if (command[0] == "migrate") {
