@@ -2,8 +2,18 @@
 // README.md and app/app.hpp.
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <string>
 
 #include "app/app.hpp"
 #include "ticketd/core/config.hpp"
@@ -28,6 +38,51 @@ int LoadConfig(const std::string& path, ticketd::config::Config& out) {
   return ticketd::app::kExitOk;
 }
 
+// `ticketd healthcheck`: GET /healthz on the configured listener (the image's
+// HEALTHCHECK), so a changed server.port or server.host is followed. A
+// wildcard host is probed on loopback. Exit 0 on 200, 1 otherwise.
+int Healthcheck(const ticketd::config::Config& config) {
+  std::string host = config.String("server.host");
+  const auto port = config.Int("server.port");
+  if (port == 0) {
+    std::cerr << "ticketd healthcheck: server.port is 0 (any free port); nothing to probe\n";
+    return ticketd::app::kExitFailure;
+  }
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::" || host == "[::]") host = "::1";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    std::cerr << "ticketd healthcheck: " << host << ": " << gai_strerror(rc) << "\n";
+    return ticketd::app::kExitFailure;
+  }
+  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  timeval timeout{2, 0};  // connect (Linux honours SO_SNDTIMEO), send and receive
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const bool connected = fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+  freeaddrinfo(found);
+  std::string answer;
+  if (connected) {
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+      char buffer[512];
+      for (ssize_t n; answer.find("\r\n") == std::string::npos && (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+        answer.append(buffer, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  const int error = errno;
+  if (fd >= 0) close(fd);
+  const auto status_line = answer.substr(0, answer.find("\r\n"));
+  if (status_line.starts_with("HTTP/1.1 200 ") || status_line == "HTTP/1.1 200") return ticketd::app::kExitOk;
+  std::cerr << "ticketd healthcheck: http://" << host << ":" << port << "/healthz: "
+            << (status_line.empty() ? std::string(std::strerror(error)) : status_line) << "\n";
+  return ticketd::app::kExitFailure;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +97,8 @@ int main(int argc, char** argv) {
   migrate->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   auto* check = cli.add_subcommand("check-config", "Validate the configuration, print it (secrets masked) and exit");
   check->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  auto* healthcheck = cli.add_subcommand("healthcheck", "GET /healthz on server.host:server.port; exit 0 when 200");
+  healthcheck->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   auto* outbox = cli.add_subcommand("outbox", "Outbox operations");
   auto* outbox_status = outbox->add_subcommand("status", "Backlog, oldest unpublished age and failures per module outbox");
   outbox_status->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
@@ -91,7 +148,30 @@ int main(int argc, char** argv) {
     return ticketd::app::kExitConfig;
   }
 
+  // Without --config, TICKETD_CONFIG names the file (the image sets it, so
+  // `podman run ticketd:local check-config` reads the image's config).
+  if (const char* from_env = std::getenv(ticketd::config::kConfigPathVariable);
+      config_path.empty() && from_env != nullptr && *from_env != '\0') {
+    struct stat info {};
+    if (stat(from_env, &info) != 0 || !S_ISREG(info.st_mode)) {
+      std::cerr << "ticketd: invalid configuration: " << ticketd::config::kConfigPathVariable << ": no such file \""
+                << from_env << "\"\n";
+      return ticketd::app::kExitConfig;
+    }
+    config_path = from_env;
+  }
+
   ticketd::config::Config config;
+  if (healthcheck->parsed()) {
+    // Loaded without the policy checks: only the listener matters here.
+    try {
+      config = ticketd::config::Config::Load(config_path, ticketd::config::Config::ProcessEnv());
+    } catch (const std::exception& e) {
+      std::cerr << "ticketd healthcheck: invalid configuration: " << e.what() << "\n";
+      return ticketd::app::kExitConfig;
+    }
+    return Healthcheck(config);
+  }
   if (int rc = LoadConfig(config_path, config); rc != 0) return rc;
 
   if (check->parsed()) {

@@ -6,7 +6,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <fmt/format.h>
 #include <chrono>
 #include <fstream>
@@ -82,6 +84,40 @@ kafka::Options KafkaOptionsFrom(const config::Config& c) {
       throw config::ConfigError("kafka.properties", "expected \"key=value\", got \"" + kv + "\"");
     }
     o.properties.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  // SASL credentials are secrets with a `_file` form; kafka.properties has none.
+  std::string protocol = "plaintext";
+  std::string mechanism = "GSSAPI";  // librdkafka's default
+  for (const auto& [key, value] : o.properties) {
+    if (key == "security.protocol") protocol = value;
+    if (key == "sasl.mechanisms" || key == "sasl.mechanism") mechanism = value;
+  }
+  for (auto& ch : protocol) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // librdkafka refuses to create a client without them, at start (exit 1
+  // after check-config said OK): refuse here instead, naming the key (exit 2).
+  const bool needs_credentials = o.brokers != "embedded" && protocol.starts_with("sasl_") &&
+                                 (mechanism == "PLAIN" || mechanism.starts_with("SCRAM"));
+  const std::pair<std::string, std::string> credentials[] = {{"kafka.sasl_username", "sasl.username"},
+                                                             {"kafka.sasl_password", "sasl.password"}};
+  for (const auto& [key, property] : credentials) {
+    const auto& value = c.String(key);
+    const bool in_properties = std::any_of(o.properties.begin(), o.properties.end(),
+                                           [&](const auto& kv) { return kv.first == property; });
+    if (!value.empty() && in_properties) {
+      throw config::ConfigError(key, "set either " + key + " or " + property + " in kafka.properties, not both");
+    }
+    if (!value.empty()) {
+      o.properties.emplace_back(property, value);
+    } else if (needs_credentials && !in_properties) {
+      throw config::ConfigError(key, "required: kafka.properties selects " + mechanism + " over " + protocol +
+                                         " (set " + key + ", " + key + "_file or " +
+                                         config::EnvName("kafka", key.substr(6)) + "[_FILE])");
+    }
+  }
+  if (o.brokers == "embedded" && o.replication_factor > o.embedded_brokers) {
+    throw config::ConfigError("kafka.replication_factor", "is " + std::to_string(o.replication_factor) +
+                                                              ", more than kafka.embedded_brokers (" +
+                                                              std::to_string(o.embedded_brokers) + ")");
   }
   return o;
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -26,6 +27,7 @@ constexpr std::string_view kEnvPrefix = "TICKETD_";
 constexpr std::string_view kFileSuffix = "_file";
 constexpr std::string_view kEnvFileSuffix = "_FILE";
 constexpr std::string_view kMask = "********";
+constexpr std::string_view kConfigPathEnv = "TICKETD_CONFIG";
 
 std::string Dotted(const KeySpec& spec) { return spec.section + "." + spec.key; }
 
@@ -348,7 +350,45 @@ void CollectFile(const toml::table& root, std::map<std::string, Setting>& settin
   }
 }
 
-void CollectEnv(const std::map<std::string, std::string>& env, std::map<std::string, Setting>& settings) {
+bool AllDigits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool IsPortProtocol(std::string_view text) { return text == "TCP" || text == "UDP" || text == "SCTP"; }
+
+// The variables Kubernetes (and Docker's legacy links) inject for a Service or
+// link named `ticketd` or `ticketd-<x>`: <NAME>_SERVICE_HOST,
+// <NAME>_SERVICE_PORT[_<PORT NAME>], <NAME>_PORT=<proto>://host:port and
+// <NAME>_PORT_<n>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]. Only names that are no
+// config key get here, so TICKETD_SERVER_PORT stays a key; a `_PORT` name
+// counts only with a URL value, so a typo like TICKETD_SERVR_PORT=9090 still
+// stops the process.
+bool IsPlatformVariable(std::string_view name, std::string_view value) {
+  std::vector<std::string_view> parts;
+  for (std::string_view rest = name;;) {
+    const auto underscore = rest.find('_');
+    parts.push_back(rest.substr(0, underscore));
+    if (underscore == std::string_view::npos) break;
+    rest.remove_prefix(underscore + 1);
+  }
+  // parts[0] is TICKETD; find the first SERVICE or PORT after it.
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const auto tail = std::span(parts).subspan(i);
+    if (tail[0] == "SERVICE" && tail.size() >= 2 && (tail[1] == "HOST" || tail[1] == "PORT")) {
+      return tail[1] == "PORT" || tail.size() == 2;
+    }
+    if (tail[0] == "PORT") {
+      if (tail.size() == 1) return value.find("://") != std::string_view::npos;
+      if (tail.size() >= 3 && AllDigits(tail[1]) && IsPortProtocol(tail[2])) {
+        return tail.size() == 3 || (tail.size() == 4 && (tail[3] == "PROTO" || tail[3] == "PORT" || tail[3] == "ADDR"));
+      }
+    }
+  }
+  return false;
+}
+
+void CollectEnv(const std::map<std::string, std::string>& env, std::map<std::string, Setting>& settings,
+                std::vector<std::string>& ignored) {
   std::map<std::string, std::pair<const KeySpec*, bool>> names;  // name -> (spec, is _FILE)
   for (const auto& spec : Schema()) {
     const std::string name = EnvName(spec.section, spec.key);
@@ -356,9 +396,13 @@ void CollectEnv(const std::map<std::string, std::string>& env, std::map<std::str
     if (spec.secret) names[name + std::string(kEnvFileSuffix)] = {&spec, true};
   }
   for (const auto& [name, text] : env) {
-    if (!name.starts_with(kEnvPrefix)) continue;
+    if (!name.starts_with(kEnvPrefix) || name == kConfigPathEnv) continue;
     const auto found = names.find(name);
     if (found == names.end()) {
+      if (IsPlatformVariable(name, text)) {
+        ignored.push_back(name);
+        continue;
+      }
       throw ConfigError(name, "unknown environment variable: no config key has this name "
                               "(expected TICKETD_<SECTION>_<KEY>)");
     }
@@ -392,8 +436,11 @@ Config Config::Load(const std::string& path, const std::map<std::string, std::st
 
   std::map<std::string, Setting> settings;
   if (!path.empty()) CollectFile(ParseFile(path), settings);
-  CollectEnv(env, settings);
+  CollectEnv(env, settings, config.ignored_env_);
 
+  // Every secret file is read before failing, so an operator sees all the
+  // missing or unreadable ones at once, not one per start.
+  std::vector<ConfigError> secret_errors;
   for (auto& [dotted, setting] : settings) {
     if (setting.value) {
       config.values_[dotted] = std::move(*setting.value);
@@ -402,10 +449,20 @@ Config Config::Load(const std::string& path, const std::map<std::string, std::st
     }
     const auto dot = dotted.find('.');
     const auto* spec = FindSpec(std::string_view(dotted).substr(0, dot), std::string_view(dotted).substr(dot + 1));
-    Value value = ReadSecretFile(setting.secret_path, setting.where);
-    Validate(*spec, value, setting.where);
-    config.values_[dotted] = std::move(value);
-    config.sources_[dotted] = "file:" + setting.secret_path;
+    try {
+      Value value = ReadSecretFile(setting.secret_path, setting.where);
+      Validate(*spec, value, setting.where);
+      config.values_[dotted] = std::move(value);
+      config.sources_[dotted] = "file:" + setting.secret_path;
+    } catch (const ConfigError& error) {
+      secret_errors.push_back(error);
+    }
+  }
+  if (secret_errors.size() == 1) throw secret_errors.front();
+  if (!secret_errors.empty()) {
+    std::string message = fmt::format("{} secret files cannot be used:", secret_errors.size());
+    for (const auto& error : secret_errors) message += "\n  " + std::string(error.what());
+    throw ConfigError(secret_errors.front().key(), message);
   }
   return config;
 }
@@ -471,6 +528,9 @@ std::string Config::Describe() const {
     std::string shown = FormatValue(value);
     if (spec.secret && !std::get<std::string>(value).empty()) shown = kMask;
     out += fmt::format("{} = {}  ({})\n", dotted, shown, Source(dotted));
+  }
+  for (const auto& name : ignored_env_) {
+    out += fmt::format("# ignored {}: a Kubernetes/Docker service variable, no config key\n", name);
   }
   return out;
 }

@@ -112,6 +112,10 @@ std::vector<KeySpec> BuildSchema() {
                            "Compression of the events ticketd publishes: gzip (read by every mainstream client "
                            "without plugins, e.g. kafkajs), none, snappy, lz4 or zstd (some clients need codec plugins).",
                            {"none", "gzip", "snappy", "lz4", "zstd"}));
+  keys.push_back(SecretKey("kafka", "sasl_username", "",
+                           "SASL user name (sasl.username) of every Kafka client; may come from a file."));
+  keys.push_back(SecretKey("kafka", "sasl_password", "",
+                           "SASL password (sasl.password) of every Kafka client; may come from a file."));
   keys.push_back(IntKey("kafka", "message_timeout_ms", 30000, 1000, 900000,
                         "How long the producer keeps retrying one message before reporting it failed."));
   keys.push_back(IntKey("kafka", "relay_batch_size", 500, 1, 10000, "Outbox rows published per relay batch."));

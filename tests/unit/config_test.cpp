@@ -201,6 +201,59 @@ TEST_CASE("config: unknown TICKETD_ variable names the variable") {
   CHECK(error.key() == "TICKETD_SERVER_HOST_FILE");
 }
 
+TEST_CASE("config: platform service variables are ignored, typos are not") {
+  // What Kubernetes injects for a Service named ticketd (port 8080, port name
+  // http) and one named ticketd-api; Docker links inject the same shapes.
+  const Env platform = {
+      {"TICKETD_SERVICE_HOST", "10.96.0.12"},
+      {"TICKETD_SERVICE_PORT", "8080"},
+      {"TICKETD_SERVICE_PORT_HTTP", "8080"},
+      {"TICKETD_PORT", "tcp://10.96.0.12:8080"},
+      {"TICKETD_PORT_8080_TCP", "tcp://10.96.0.12:8080"},
+      {"TICKETD_PORT_8080_TCP_PROTO", "tcp"},
+      {"TICKETD_PORT_8080_TCP_PORT", "8080"},
+      {"TICKETD_PORT_8080_TCP_ADDR", "10.96.0.12"},
+      {"TICKETD_API_SERVICE_HOST", "10.96.0.13"},
+      {"TICKETD_API_PORT", "tcp://10.96.0.13:80"},
+      {"TICKETD_API_PORT_80_TCP_ADDR", "10.96.0.13"},
+      {"TICKETD_SERVER_PORT", "9090"},  // still a key: applied, never ignored
+  };
+  const auto config = Config::Load("", platform);
+  CHECK(config.Int("server.port") == 9090);
+  CHECK(config.IgnoredEnv().size() == platform.size() - 1);
+  CHECK(Contains(config.Describe(), "# ignored TICKETD_SERVICE_HOST"));
+
+  // Typos keep failing, including ones that end like a service variable.
+  CHECK(LoadError("", {{"TICKETD_SERVR_PORT", "9090"}}).key() == "TICKETD_SERVR_PORT");
+  CHECK(LoadError("", {{"TICKETD_PORT", "9090"}}).key() == "TICKETD_PORT");
+  CHECK(LoadError("", {{"TICKETD_SERVICE_HOSTS", "x"}}).key() == "TICKETD_SERVICE_HOSTS");
+  CHECK(LoadError("", {{"TICKETD_PORT_HTTP_TCP", "tcp://x:1"}}).key() == "TICKETD_PORT_HTTP_TCP");
+  CHECK(LoadError("", {{"TICKETD_PORT_8080_TCP_HOST", "x"}}).key() == "TICKETD_PORT_8080_TCP_HOST");
+  // A wrong value for a real key is still an error, whatever its shape.
+  CHECK(LoadError("", {{"TICKETD_SERVER_PORT", "tcp://10.0.0.1:80"}}).key() == "TICKETD_SERVER_PORT");
+}
+
+TEST_CASE("config: TICKETD_CONFIG is not a key and not refused") {
+  const auto config = Config::Load("", {{"TICKETD_CONFIG", "/etc/ticketd/ticketd.toml"}});
+  CHECK(config.IgnoredEnv().empty());
+  CHECK(std::string(kConfigPathVariable) == "TICKETD_CONFIG");
+}
+
+TEST_CASE("config: every unreadable secret file is named in one error") {
+  TempDir dir;
+  const auto path = dir.Write("ticketd.toml", "[database]\nurl_file = \"" + dir.Path("a") + "\"\n"
+                                              "[auth]\njwt_secret_file = \"" + dir.Path("b") + "\"\n");
+  const auto error = LoadError(path, {{"TICKETD_AUTH_INDEX_KEY_FILE", dir.Path("c")}});
+  CHECK(Contains(error.what(), "3 secret files cannot be used"));
+  CHECK(Contains(error.what(), dir.Path("a")));
+  CHECK(Contains(error.what(), dir.Path("b")));
+  CHECK(Contains(error.what(), dir.Path("c")));
+  CHECK(Contains(error.what(), "TICKETD_AUTH_INDEX_KEY_FILE"));
+  // An empty file is a valid (empty) secret, e.g. no previous JWT keys.
+  const auto empty = dir.Write("previous", "\n");
+  CHECK(Config::Load("", {{"TICKETD_AUTH_JWT_PREVIOUS_KEYS_FILE", empty}}).String("auth.jwt_previous_keys").empty());
+}
+
 TEST_CASE("config: wrong type names the key and the expected type") {
   TempDir dir;
   auto error = LoadError(dir.Write("a.toml", "[server]\nport = \"8080\"\n"), {});

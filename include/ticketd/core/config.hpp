@@ -50,6 +50,9 @@ class Config {
  public:
   /// Loads `path` (may be empty: defaults + environment only), applies `env`
   /// (name → value; only TICKETD_* entries are looked at) and validates.
+  /// An unknown TICKETD_* name is a ConfigError unless it is TICKETD_CONFIG
+  /// or has the shape of a platform service variable (see IgnoredEnv).
+  /// Unreadable secret files are all named in one ConfigError.
   static Config Load(const std::string& path, const std::map<std::string, std::string>& env);
   /// The process environment as a map.
   static std::map<std::string, std::string> ProcessEnv();
@@ -63,12 +66,21 @@ class Config {
   [[nodiscard]] const std::string& Source(const std::string& dotted) const;
   /// Human-readable dump with secrets masked (for `check-config`).
   [[nodiscard]] std::string Describe() const;
+  /// TICKETD_* variables that were no config key but had the shape of a
+  /// Kubernetes/Docker service variable (TICKETD_SERVICE_HOST, TICKETD_PORT,
+  /// TICKETD_PORT_8080_TCP_ADDR, ...) and were therefore ignored.
+  [[nodiscard]] const std::vector<std::string>& IgnoredEnv() const { return ignored_env_; }
 
  private:
   const Value& Get(const std::string& dotted) const;
   std::map<std::string, Value> values_;
   std::map<std::string, std::string> sources_;
+  std::vector<std::string> ignored_env_;
 };
+
+/// The variable naming the config file when no --config is given (the image
+/// sets it); not a config key, so the strict env check lets it through.
+inline constexpr const char* kConfigPathVariable = "TICKETD_CONFIG";
 
 /// `TICKETD_SERVER_PORT` for ("server", "port").
 std::string EnvName(const std::string& section, const std::string& key);
