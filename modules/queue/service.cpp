@@ -1457,24 +1457,28 @@ boost::asio::awaitable<TokenCheck> QueueService::Consume(std::string token, std:
   co_return result.check;
 }
 
+namespace {
+
+// The one statement that uses up a reservation's qp_ tokens; returns how many.
+int UsePaymentTokensUp(pqxx::work& tx, const std::string& reservation_id) {
+  return static_cast<int>(tx.exec_params("UPDATE queue.tokens SET used_at = now() WHERE reservation_id = $1 "
+                                         "AND kind = 'qp' AND used_at IS NULL AND revoked_at IS NULL",
+                                         reservation_id)
+                              .affected_rows());
+}
+
+}  // namespace
+
 boost::asio::awaitable<int> QueueService::ConsumePaymentTokens(std::string reservation_id) {
   if (reservation_id.empty()) throw std::invalid_argument("queue: ConsumePaymentTokens needs a reservation id");
-  auto work = [&](pqxx::work& tx) {
-    return static_cast<int>(tx.exec_params("UPDATE queue.tokens SET used_at = now() WHERE reservation_id = $1 "
-                                           "AND kind = 'qp' AND used_at IS NULL AND revoked_at IS NULL",
-                                           reservation_id)
-                                .affected_rows());
-  };
+  auto work = [&](pqxx::work& tx) { return UsePaymentTokensUp(tx, reservation_id); };
   co_return co_await pool_.Transact(std::move(work));
 }
 
 void QueueService::OnReservationConfirmed(pqxx::work& tx, const events::Envelope& e) {
   const auto* id = e.payload.if_contains("reservationId");
   if (id == nullptr || !id->is_string()) throw std::invalid_argument("payload.reservationId missing");
-  tx.exec_params0(
-      "UPDATE queue.tokens SET used_at = now() WHERE reservation_id = $1 AND kind = 'qp' AND used_at IS NULL "
-      "AND revoked_at IS NULL",
-      std::string(id->as_string()));
+  UsePaymentTokensUp(tx, std::string(id->as_string()));
 }
 
 }  // namespace ticketd::queue
