@@ -107,11 +107,15 @@ for (const t of expectedTypes) if (!seen.has(t)) failures.push(`never read a ${t
 
 console.log(`kafkajs read ${topics.length} topics (${topics.join(', ')})`);
 for (const [t, n] of [...seen].sort()) console.log(`  ${t}: ${n}`);
-// One booking, one correlation id: reported, not yet enforced (the fix is in
-// modules/reservation/service.cpp; see docs/events.md).
+// One booking, one correlation id: every event about a reservation carries
+// the reservation's id (docs/events.md, "Metadata").
 for (const [rid, ids] of correlations) {
-  if (ids.size > 1) console.log(`  NOTE reservation ${rid} has ${ids.size} correlation ids: ${[...ids].join(', ')}`);
+  if (ids.size > 1 || !ids.has(rid)) {
+    failures.push(`reservation ${rid}: correlation ids ${[...ids].join(', ')} (want only the reservation id)`);
+  }
 }
+if (correlations.size === 0) failures.push('no event named a reservation: the correlation check saw nothing');
+console.log(`  ${correlations.size} bookings checked for one correlation id each`);
 for (const f of failures) console.log(`FAIL ${f}`);
 console.log(failures.length === 0 ? 'kafka: every message matches docs/events.md' : `kafka: ${failures.length} failures`);
 process.exit(failures.length === 0 ? 0 : 1);
