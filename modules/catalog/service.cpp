@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -765,9 +766,12 @@ std::shared_ptr<EventSeatMap> CatalogService::LoadSeatMapSync(pqxx::work& tx, co
   if (held_source_ != nullptr) {
     // Holds live in reservation: without them a freshly loaded map would show
     // held seats AVAILABLE (the database would still refuse them).
-    for (const auto& [reservation_id, seat_id] : held_source_->ActiveHoldsSync(event_id)) {
-      map->Apply(EventSeatMap::Change::kHold, reservation_id, {seat_id});
-    }
+    // Through the per-reservation marks: a hold event applied to the new map
+    // while this was read (the reservation ended, or changed its seats) is
+    // newer than the read and wins; the read must not put its seats back.
+    std::map<std::pair<std::string, std::int64_t>, std::vector<std::string>> holds;
+    for (auto& h : held_source_->ActiveHoldsSync(event_id)) holds[{h.reservation_id, h.fence}].push_back(std::move(h.seat_id));
+    for (const auto& [key, seat_ids] : holds) map->ApplyHold(key.first, key.second, seat_ids, {});
   }
   return map;
 }

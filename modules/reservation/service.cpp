@@ -195,8 +195,11 @@ std::optional<std::int64_t> PayloadInt(const events::Envelope& e, const char* ke
   return v->as_int64();
 }
 
-events::Metadata Caused(const events::Envelope& e) {
-  return {e.metadata.correlation_id.empty() ? e.event_id : e.metadata.correlation_id, e.event_id, e.metadata.user_id};
+// One booking, one story: every event about reservation R carries R's id as
+// its correlation id (payment uses it too); the causation id is the event or
+// request that caused it.
+events::Metadata Caused(const std::string& reservation_id, const events::Envelope& e) {
+  return {reservation_id, e.event_id, e.metadata.user_id};
 }
 
 Answer ProblemAnswer(const ApiError& e, const std::string& request_id) {
@@ -489,7 +492,7 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
     }
   }
   const auto hold_seconds = static_cast<std::int64_t>(options_.hold_ttl.count());
-  const events::Metadata meta{in.request_id, in.request_id, in.user_id};
+  const events::Metadata meta{id, in.request_id, in.user_id};
   const std::string seats_json = SeatsForInsert(resolved.seats);
   struct Held {
     Row row;
@@ -528,9 +531,8 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
         if (kind == pqxx::array_parser::juncture::string_value) stale_ids.push_back(text);
       }
       if (!stale_ids.empty()) {
-        const events::Metadata system{in.request_id, in.request_id, ""};
         for (const auto& stale_id : stale_ids) {
-          EndReservation(tx, stale_id, "EXPIRED", "HOLD_EXPIRED", system);
+          EndReservation(tx, stale_id, "EXPIRED", "HOLD_EXPIRED", events::Metadata{stale_id, in.request_id, ""});
           if (expired_ != nullptr) expired_->Inc();
         }
         held_count = tx.exec_params1(kCountSql, in.user_id, in.event_id)[0].as<std::int64_t>();
@@ -640,8 +642,7 @@ boost::asio::awaitable<std::optional<Answer>> ReservationService::HoldOnce(HoldI
   if (failure) {
     try {
       co_await pool_.Transact([&](pqxx::work& tx) {
-        const events::Metadata system{in.request_id, in.request_id, in.user_id};
-        EndReservation(tx, id, "CANCELLED", "HOLD_FAILED", system);
+        EndReservation(tx, id, "CANCELLED", "HOLD_FAILED", events::Metadata{id, in.request_id, in.user_id});
       });
       seat_map_.SeatsReleased(in.event_id, id, in.seat_ids);
     } catch (const std::exception& e) {
@@ -908,14 +909,15 @@ boost::asio::awaitable<std::optional<ReservationSummary>> ReservationService::Fi
   co_return s;
 }
 
-std::vector<std::pair<std::string, std::string>> ReservationService::ActiveHoldsSync(const std::string& event_id) {
+std::vector<catalog::ActiveHold> ReservationService::ActiveHoldsSync(const std::string& event_id) {
   if (!IsUuid(event_id)) return {};
   return pool_.TransactSync([&](pqxx::work& tx) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : tx.exec_params("SELECT reservation_id::text, seat_id::text FROM reservation.reservation_seats "
-                                        "WHERE event_id = $1 AND active",
+    std::vector<catalog::ActiveHold> out;
+    for (const auto& r : tx.exec_params("SELECT s.reservation_id::text, s.seat_id::text, r.fence "
+                                        "FROM reservation.reservation_seats s JOIN reservation.reservations r "
+                                        "ON r.id = s.reservation_id WHERE s.event_id = $1 AND s.active",
                                         event_id)) {
-      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+      out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::int64_t>()});
     }
     return out;
   });
@@ -928,7 +930,7 @@ void ReservationService::OnPaymentSucceeded(pqxx::work& tx, const events::Envelo
   const auto payment_id = PayloadString(e, "paymentId");
   const auto amount = PayloadInt(e, "amount");
   const auto fence = PayloadInt(e, "fence");
-  const auto meta = Caused(e);
+  const auto meta = Caused(reservation_id, e);
   auto row = LoadRow(tx, reservation_id, true);
   std::string reason;
   if (!row) {
@@ -985,7 +987,7 @@ void ReservationService::OnPaymentFailed(pqxx::work& tx, const events::Envelope&
   const auto row = LoadRow(tx, reservation_id, true);
   if (!row || row->status != "PENDING") return;
   if (fence && *fence != row->fence) return;  // made for seats the hold no longer has
-  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_FAILED", Caused(e));
+  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_FAILED", Caused(reservation_id, e));
   seat_map_.SeatsReleased(row->event_id, reservation_id, released);
 }
 
@@ -995,18 +997,17 @@ void ReservationService::OnPaymentRefunded(pqxx::work& tx, const events::Envelop
   const auto row = LoadRow(tx, reservation_id, true);
   if (!row || row->status != "CONFIRMED") return;
   if (row->payment_id != payment_id) return;  // a refund of a payment that never confirmed this booking
-  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_REFUNDED", Caused(e));
+  const auto released = EndLockedReservation(tx, *row, "CANCELLED", "PAYMENT_REFUNDED", Caused(reservation_id, e));
   seat_map_.SeatsReleased(row->event_id, reservation_id, released);
 }
 
 void ReservationService::OnEventCancelled(pqxx::work& tx, const events::Envelope& e) {
   const auto event_id = PayloadString(e, "eventId");
-  const auto meta = Caused(e);
   for (const auto& r : tx.exec_params("SELECT id FROM reservation.reservations WHERE event_id = $1 "
                                       "AND status IN ('PENDING', 'CONFIRMED') ORDER BY id",
                                       event_id)) {
     const auto id = r[0].as<std::string>();
-    const auto released = EndReservation(tx, id, "CANCELLED", "EVENT_CANCELLED", meta);
+    const auto released = EndReservation(tx, id, "CANCELLED", "EVENT_CANCELLED", Caused(id, e));
     seat_map_.SeatsReleased(event_id, id, released);
   }
 }

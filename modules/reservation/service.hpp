@@ -71,7 +71,7 @@ class ReservationService final : public ReservationReader, public catalog::HeldS
   // ReservationReader
   boost::asio::awaitable<std::optional<ReservationSummary>> FindReservation(std::string reservation_id) override;
   // catalog::HeldSeatsSource (seat maps loading in catalog)
-  std::vector<std::pair<std::string, std::string>> ActiveHoldsSync(const std::string& event_id) override;
+  std::vector<catalog::ActiveHold> ActiveHoldsSync(const std::string& event_id) override;
 
   // Saga steps (consumer group ticketd.reservation), run in the consumer's transaction.
   void OnPaymentSucceeded(pqxx::work& tx, const events::Envelope& e);

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -214,6 +215,63 @@ TEST_CASE("reservation: 200 clients racing for one seat — exactly one hold, 19
   restarted.PreloadSync();
   CHECK(restarted.ResolveSeats(f.event_id, {f.seats[0]}).seats[0].status == catalog::SeatStatus::kHeld);
   CHECK(restarted.ResolveSeats(f.event_id, {f.seats[1]}).seats[0].status == catalog::SeatStatus::kAvailable);
+}
+
+namespace {
+// A seat map's load reads the holds from reservation; a hold event that
+// reaches the new map while that read is under way is newer than the read.
+// This source plays such an event between the read and its use.
+class RacingHolds final : public catalog::HeldSeatsSource {
+ public:
+  RacingHolds(catalog::HeldSeatsSource& inner, std::function<void()> meanwhile)
+      : inner_(inner), meanwhile_(std::move(meanwhile)) {}
+  std::vector<catalog::ActiveHold> ActiveHoldsSync(const std::string& event_id) override {
+    auto holds = inner_.ActiveHoldsSync(event_id);
+    meanwhile_();
+    return holds;
+  }
+
+ private:
+  catalog::HeldSeatsSource& inner_;
+  std::function<void()> meanwhile_;
+};
+}  // namespace
+
+TEST_CASE("reservation: a seat map loading while a hold ends or changes keeps the newer state") {
+  Fixture f;
+  const auto user = NewUuid();
+  const auto held = f.HoldSync(f.Hold(user, {0}));
+  REQUIRE(held.status == 201);
+  const auto reservation_id = std::string(json::parse(held.body).at("reservationId").as_string());
+  const auto fence = f.Scalar("SELECT fence FROM reservation.reservations WHERE id = '" + reservation_id + "'");
+
+  // The hold ends (its release event arrives) while the new map reads the holds.
+  {
+    catalog::CatalogService loading(catalog::CatalogOptions{}, *f.catalog_pool, nullptr);
+    RacingHolds source(*f.service, [&] { loading.SeatsReleased(f.event_id, reservation_id, {f.seats[0]}); });
+    loading.SetHeldSeatsSource(&source);
+    loading.PreloadSync();
+    CHECK(loading.ResolveSeats(f.event_id, {f.seats[0]}).seats[0].status == catalog::SeatStatus::kAvailable);
+  }
+  // The hold moves to another seat (a newer fence) while the new map reads.
+  {
+    catalog::CatalogService loading(catalog::CatalogOptions{}, *f.catalog_pool, nullptr);
+    RacingHolds source(*f.service, [&] {
+      loading.SeatsHeld(f.event_id, reservation_id, fence + 1, {f.seats[1]}, {f.seats[0]});
+    });
+    loading.SetHeldSeatsSource(&source);
+    loading.PreloadSync();
+    CHECK(loading.ResolveSeats(f.event_id, {f.seats[0]}).seats[0].status == catalog::SeatStatus::kAvailable);
+    CHECK(loading.ResolveSeats(f.event_id, {f.seats[1]}).seats[0].status == catalog::SeatStatus::kHeld);
+  }
+  // Nothing meanwhile: the read's hold shows.
+  {
+    catalog::CatalogService loading(catalog::CatalogOptions{}, *f.catalog_pool, nullptr);
+    RacingHolds source(*f.service, [] {});
+    loading.SetHeldSeatsSource(&source);
+    loading.PreloadSync();
+    CHECK(loading.ResolveSeats(f.event_id, {f.seats[0]}).seats[0].status == catalog::SeatStatus::kHeld);
+  }
 }
 
 TEST_CASE("reservation: 1000 clients holding random overlapping seat sets never share a seat") {

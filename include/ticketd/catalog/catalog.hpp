@@ -105,13 +105,23 @@ class SeatMapFeed {
                              const std::vector<std::string>& seat_ids) = 0;
 };
 
+/// One held seat of an active reservation, with the reservation's fence (its
+/// seat-set version) at the time of the read.
+struct ActiveHold {
+  std::string reservation_id;
+  std::string seat_id;
+  std::int64_t fence = 0;
+};
+
 /// Where a seat map being loaded learns the seats currently held (HELD lives
-/// in reservation, not in catalog): (reservation id, seat id) of every active
-/// reservation of the event. Called on a database thread; blocking is fine.
+/// in reservation, not in catalog): every active reservation's seats. Called
+/// on a database thread; blocking is fine. The map applies them like any
+/// other hold (a reservation that ended or changed its seats since the read
+/// keeps its newer state).
 class HeldSeatsSource {
  public:
   virtual ~HeldSeatsSource() = default;
-  virtual std::vector<std::pair<std::string, std::string>> ActiveHoldsSync(const std::string& event_id) = 0;
+  virtual std::vector<ActiveHold> ActiveHoldsSync(const std::string& event_id) = 0;
 };
 
 }  // namespace ticketd::catalog
