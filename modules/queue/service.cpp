@@ -241,8 +241,18 @@ struct QueueService::PendingEnter {
   std::string user_id;
   bool pre_queue = false;
   std::int64_t estimate_seconds = 0;
+  int capacity = 0;  // as this instance saw the room; the writer re-reads the room row
+  // The catalog's sale window and queue settings, when this instance has not
+  // written them to queue.rooms yet (a first enter, or the event changed).
+  struct RoomUpsert {
+    std::int64_t sale_starts_micros = 0;
+    std::int64_t sale_ends_micros = 0;
+    std::string rate, max_active, capacity, method, pre_queue_minutes;  // "" = not set by the event
+  };
+  std::optional<RoomUpsert> room;
   // results
   std::optional<EntryRow> entry;
+  bool full = false;
   bool other_room = false;
   std::exception_ptr error;
   std::function<void()> complete;
@@ -250,7 +260,7 @@ struct QueueService::PendingEnter {
 
 QueueService::QueueService(QueueOptions options, db::Pool& pool, catalog::CatalogReader& catalog,
                            metrics::Registry* registry)
-    : options_(std::move(options)), pool_(pool), catalog_(catalog) {
+    : options_(std::move(options)), pool_(pool), catalog_(catalog), instance_id_(NewUuid()) {
   if (registry != nullptr) RegisterMetrics(*registry);
   for (int i = 0; i < 2; ++i) enter_writers_.emplace_back([this] { EnterWriterLoop(); });
 }
@@ -292,6 +302,10 @@ QueueService::~QueueService() { Stop(); }
 void QueueService::Start() {
   if (sync_thread_.joinable()) return;
   stopping_ = false;
+  {
+    std::lock_guard lock(fresh_mu_);
+    sync_running_ = true;
+  }
   sync_thread_ = std::thread([this] { SyncLoop(); });
   scheduler_thread_ = std::thread([this] { SchedulerLoop(); });
 }
@@ -299,6 +313,10 @@ void QueueService::Start() {
 void QueueService::Stop() {
   stopping_ = true;
   wake_cv_.notify_all();
+  {
+    std::lock_guard lock(fresh_mu_);  // no lost wake-up between the loop's check and its wait
+  }
+  fresh_cv_.notify_all();
   {
     std::lock_guard lock(enter_mu_);
     enter_stopping_ = true;
@@ -314,6 +332,12 @@ void QueueService::Stop() {
       FlushTouches();
     } catch (const std::exception& e) {
       log::Warn("queue: last-seen flush failed at stop", {{"error", e.what()}});
+    }
+    try {  // this process's stream slots end with it (after a kill -9 they expire)
+      pool_.TransactSync(
+          [&](pqxx::work& tx) { tx.exec_params0("DELETE FROM queue.streams WHERE instance_id = $1", instance_id_); });
+    } catch (const std::exception& e) {
+      log::Warn("queue: stream slots not released at stop; they expire", {{"error", e.what()}});
     }
   }
   std::lock_guard tick_lock(tick_mu_);
@@ -456,11 +480,19 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
   if (now < opens_at) throw ApiError(SaleNotOpen("The waiting room opens at " + FormatRfc3339(opens_at)));
   if (now >= event->sale_ends_at) throw ApiError(SaleNotOpen("The sale has ended"));
 
+  // The index as of after this request arrived (every instance's changes):
+  // a customer who was admitted, used the token or left through another
+  // instance a moment ago is answered from the truth, not a stale copy.
+  co_await AwaitFresh();
   if (!write_room) {
     if (auto a = AnswerFromIndex(event_id, *user)) {  // idempotent: the same place
       Touch(event_id, *user);
       co_return *a;
     }
+  }
+  {
+    std::lock_guard lock(room->mu);
+    waiting = room->index.waiting();
   }
   const bool pre_queue = now < event->sale_starts_at;
   const double rate = static_cast<double>(std::max(1, settings.admission_rate_per_second));
@@ -468,128 +500,68 @@ Awaitable QueueService::Enter(std::string event_id, std::string user_id) {
       static_cast<std::int64_t>(std::ceil(static_cast<double>(waiting + 1) / rate)) +
       (pre_queue ? std::chrono::duration_cast<std::chrono::seconds>(event->sale_starts_at - now).count() : 0);
 
-  struct Result {
-    std::optional<EntryRow> entry;
-    std::string other_event;
-    bool full = false;
-    bool fresh = false;  // the INSERT wrote a new place
-  };
-  const int capacity = settings.capacity;
-  auto work = [&](pqxx::work& tx) {
-    Result result;
-    if (write_room) {
-      tx.exec_params0(
-          "INSERT INTO queue.rooms (event_id, sale_starts_at, sale_ends_at, event_rate, event_max_active, event_capacity, "
-          "event_method, event_pre_queue_min) VALUES ($1, to_timestamp($2::bigint / 1e6), to_timestamp($3::bigint / 1e6), "
-          "NULLIF($4, '')::int, NULLIF($5, '')::int, NULLIF($6, '')::int, NULLIF($7, ''), NULLIF($8, '')::int) "
-          "ON CONFLICT (event_id) DO UPDATE SET sale_starts_at = EXCLUDED.sale_starts_at, sale_ends_at = EXCLUDED.sale_ends_at, "
-          "event_rate = EXCLUDED.event_rate, event_max_active = EXCLUDED.event_max_active, event_capacity = EXCLUDED.event_capacity, "
-          "event_method = EXCLUDED.event_method, event_pre_queue_min = EXCLUDED.event_pre_queue_min, updated_at = now()",
-          event_id, ToMicros(event->sale_starts_at), ToMicros(event->sale_ends_at), Opt(event->queue.admission_rate_per_second),
-          Opt(event->queue.max_active), Opt(event->queue.capacity), Opt(event->queue.method),
-          Opt(event->queue.pre_queue_minutes));
-    }
-    const std::string select_live = std::string("SELECT ") + kEntryColumns +
-                                    " FROM queue.entries WHERE event_id = $1 AND user_id = $2 AND status IN ('WAITING', 'ADMITTED')";
-    if (waiting >= capacity) {
-      // Full, unless already in (idempotent).
-      auto existing = tx.exec_params(select_live, event_id, user_id);
-      if (existing.empty()) {
-        result.full = true;
-      } else {
-        result.entry = ParseEntry(existing[0]);
-      }
-      return result;
-    }
-    // A new place at the back, or a fresh one after having left / been dropped
-    // / used the last one. A user waiting in another room violates the
-    // one-active-room index (unique_violation, handled by the caller).
-    LockEnterOrder(tx);
-    auto r = tx.exec_params(
-        std::string("INSERT INTO queue.entries (event_id, user_id, seq, status, pre_queue, estimated_admit_at, change_id) "
-                    "VALUES ($1, $2, nextval('queue.entry_seq'), 'WAITING', $3, now() + $4::bigint * interval '1 second', "
-                    "nextval('queue.change_seq')) "
-                    "ON CONFLICT (event_id, user_id) DO UPDATE SET seq = EXCLUDED.seq, status = 'WAITING', "
-                    "pre_queue = EXCLUDED.pre_queue, entered_at = now(), last_seen_at = now(), "
-                    "estimated_admit_at = EXCLUDED.estimated_admit_at, admitted_at = NULL, ended_at = NULL, token = NULL, "
-                    "token_expires_at = NULL, change_id = EXCLUDED.change_id "
-                    "WHERE queue.entries.status NOT IN ('WAITING', 'ADMITTED') RETURNING ") +
-            kEntryColumns,
-        event_id, user_id, pre_queue, estimate_seconds);
-    result.fresh = !r.empty();
-    if (r.empty()) r = tx.exec_params(select_live, event_id, user_id);  // already live: the same place
-    if (!r.empty()) result.entry = ParseEntry(r[0]);
-    return result;
-  };
-  Result result;
-  bool in_other_room = false;
-  if (!write_room && waiting < capacity) {
-    // The common case: group-committed with other arrivals.
-    auto pending = std::make_shared<PendingEnter>();
-    pending->event_id = event_id;
-    pending->user_id = user_id;
-    pending->pre_queue = pre_queue;
-    pending->estimate_seconds = estimate_seconds;
-    auto initiate = [this, pending](auto handler) {
-      // Work stays tracked until the writer thread has let go of `complete`:
-      // the caller's io_context cannot be destroyed while it is inside post().
-      auto resume_on = boost::asio::prefer(boost::asio::get_associated_executor(handler),
-                                           boost::asio::execution::outstanding_work.tracked);
-      auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-      pending->complete = [shared, resume_on]() { boost::asio::post(resume_on, [shared]() { (*shared)(); }); };
-      bool accepted = false;
-      {
-        std::lock_guard lock(enter_mu_);
-        if (!enter_stopping_) {
-          enter_queue_.push_back(pending);
-          accepted = true;
-        }
-      }
-      if (accepted) {
-        enter_cv_.notify_one();
-      } else {
-        pending->error = std::make_exception_ptr(DependencyUnavailable("postgres", "queue stopping"));
-        pending->complete();
-      }
-    };
-    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(std::move(initiate),
-                                                                                          boost::asio::use_awaitable);
-    if (pending->error) std::rethrow_exception(pending->error);
-    result.entry = pending->entry;
-    in_other_room = pending->other_room;
-  } else {
-    try {
-      result = co_await pool_.Transact(std::move(work));
-      if (result.fresh && entered_total_ != nullptr) entered_total_->Inc();
-    } catch (const pqxx::unique_violation&) {
-      in_other_room = true;
-    }
+  // Group-committed with other arrivals; the writer checks the capacity
+  // exactly, across instances, under the enter-order lock.
+  auto pending = std::make_shared<PendingEnter>();
+  pending->event_id = event_id;
+  pending->user_id = user_id;
+  pending->pre_queue = pre_queue;
+  pending->estimate_seconds = estimate_seconds;
+  pending->capacity = settings.capacity;
+  if (write_room) {
+    pending->room = PendingEnter::RoomUpsert{ToMicros(event->sale_starts_at), ToMicros(event->sale_ends_at),
+                                             Opt(event->queue.admission_rate_per_second), Opt(event->queue.max_active),
+                                             Opt(event->queue.capacity), Opt(event->queue.method),
+                                             Opt(event->queue.pre_queue_minutes)};
   }
-  if (in_other_room) {
+  auto initiate = [this, pending](auto handler) {
+    // Work stays tracked until the writer thread has let go of `complete`:
+    // the caller's io_context cannot be destroyed while it is inside post().
+    auto resume_on = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                         boost::asio::execution::outstanding_work.tracked);
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    pending->complete = [shared, resume_on]() { boost::asio::post(resume_on, [shared]() { (*shared)(); }); };
+    bool accepted = false;
+    {
+      std::lock_guard lock(enter_mu_);
+      if (!enter_stopping_) {
+        enter_queue_.push_back(pending);
+        accepted = true;
+      }
+    }
+    if (accepted) {
+      enter_cv_.notify_one();
+    } else {
+      pending->error = std::make_exception_ptr(DependencyUnavailable("postgres", "queue stopping"));
+      pending->complete();
+    }
+  };
+  co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(std::move(initiate),
+                                                                                        boost::asio::use_awaitable);
+  if (pending->error) std::rethrow_exception(pending->error);
+  if (pending->other_room) {
     auto find_other = [&](pqxx::work& tx) {
       auto other = tx.exec_params("SELECT event_id::text FROM queue.entries WHERE user_id = $1 AND status IN ('WAITING', 'ADMITTED')",
                                   user_id);
       return other.empty() ? std::string("another event") : other[0][0].as<std::string>();
     };
-    result.other_event = co_await pool_.Transact(std::move(find_other));
+    const auto other_event = co_await pool_.Transact(std::move(find_other));
+    throw ApiError(problems::Make(409, "ALREADY_IN_OTHER_QUEUE", "Already in another waiting room",
+                                  "You are already waiting for event " + other_event +
+                                      "; leave that waiting room first"));
   }
-  if (write_room && !in_other_room) {  // the room row was written (else rolled back with the entry)
+  if (write_room) {  // the room row was written with the batch
     std::lock_guard lock(room->mu);
     room->row.known = true;
     room->catalog_signature = signature;
   }
-  if (result.full) {
+  if (pending->full) {
     auto problem = problems::Make(503, "QUEUE_FULL", "Queue full", "The waiting room is full; try again later");
     problem.retry_after = 30;
     throw ApiError(std::move(problem));
   }
-  if (!result.other_event.empty()) {
-    throw ApiError(problems::Make(409, "ALREADY_IN_OTHER_QUEUE", "Already in another waiting room",
-                                  "You are already waiting for event " + result.other_event +
-                                      "; leave that waiting room first"));
-  }
-  if (!result.entry) throw std::logic_error("queue: enter returned no entry");
-  const auto& e = *result.entry;
+  if (!pending->entry) throw std::logic_error("queue: enter returned no entry");
+  const auto& e = *pending->entry;
   ApplyRow(event_id, e.user, e.seq, e.status, e.change_id, e.token, e.token_expires_micros, nullptr);
   auto a = AnswerFromIndex(event_id, *user);
   if (!a) throw std::logic_error("queue: entry not in the index after enter");
@@ -625,7 +597,7 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (first.emplace(std::make_pair(batch[i]->event_id, batch[i]->user_id), i).second) distinct.push_back(i);
   }
-  const std::string insert_sql =
+  static const std::string insert_sql =
       std::string("INSERT INTO queue.entries (event_id, user_id, seq, status, pre_queue, estimated_admit_at, change_id) "
                   "SELECT x.e, x.u, nextval('queue.entry_seq'), 'WAITING', x.p, now() + x.s * interval '1 second', "
                   "nextval('queue.change_seq') FROM (SELECT e, u, p, s FROM unnest($1::uuid[], $2::uuid[], $3::boolean[], "
@@ -636,22 +608,38 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
                   "token_expires_at = NULL, change_id = EXCLUDED.change_id "
                   "WHERE queue.entries.status NOT IN ('WAITING', 'ADMITTED') RETURNING ") +
       kEntryColumns;
-  const std::string select_sql = std::string("SELECT ") + kEntryColumns +
-                                 " FROM queue.entries JOIN unnest($1::uuid[], $2::uuid[]) AS v(e, u) "
-                                 "ON event_id = v.e AND user_id = v.u WHERE status IN ('WAITING', 'ADMITTED')";
-  std::set<std::string> other_rooms;  // user ids refused: waiting elsewhere
+  static const std::string select_sql = std::string("SELECT ") + kEntryColumns +
+                                        " FROM queue.entries JOIN unnest($1::uuid[], $2::uuid[]) AS v(e, u) "
+                                        "ON event_id = v.e AND user_id = v.u WHERE status IN ('WAITING', 'ADMITTED')";
+  static const std::string upsert_room_sql =
+      "INSERT INTO queue.rooms (event_id, sale_starts_at, sale_ends_at, event_rate, event_max_active, event_capacity, "
+      "event_method, event_pre_queue_min) VALUES ($1, to_timestamp($2::bigint / 1e6), to_timestamp($3::bigint / 1e6), "
+      "NULLIF($4, '')::int, NULLIF($5, '')::int, NULLIF($6, '')::int, NULLIF($7, ''), NULLIF($8, '')::int) "
+      "ON CONFLICT (event_id) DO UPDATE SET sale_starts_at = EXCLUDED.sale_starts_at, sale_ends_at = EXCLUDED.sale_ends_at, "
+      "event_rate = EXCLUDED.event_rate, event_max_active = EXCLUDED.event_max_active, event_capacity = EXCLUDED.event_capacity, "
+      "event_method = EXCLUDED.event_method, event_pre_queue_min = EXCLUDED.event_pre_queue_min, updated_at = now()";
+  std::set<std::string> other_rooms;                        // user ids refused: waiting elsewhere
+  std::set<std::pair<std::string, std::string>> full;      // (event, user) refused: the room is full
   auto run = [&](const std::vector<std::size_t>& which) {
-    std::vector<std::string> events, users, pre, estimates;
-    for (auto i : which) {
-      events.push_back(batch[i]->event_id);
-      users.push_back(batch[i]->user_id);
-      pre.push_back(batch[i]->pre_queue ? "t" : "f");
-      estimates.push_back(std::to_string(batch[i]->estimate_seconds));
-    }
     std::size_t fresh = 0;  // rows the INSERT wrote (not the replays)
+    std::set<std::pair<std::string, std::string>> full_now;
     auto written = pool_.TransactSync([&](pqxx::work& tx) {
       fresh = 0;
+      full_now.clear();
       std::map<std::pair<std::string, std::string>, EntryRow> rows;
+      std::set<std::string> upserted;
+      for (auto i : which) {
+        const auto& p = *batch[i];
+        if (!p.room || !upserted.insert(p.event_id).second) continue;
+        const auto& r = *p.room;
+        tx.exec_params0(upsert_room_sql, p.event_id, r.sale_starts_micros, r.sale_ends_micros, r.rate, r.max_active,
+                        r.capacity, r.method, r.pre_queue_minutes);
+      }
+      std::vector<std::string> events, users;
+      for (auto i : which) {
+        events.push_back(batch[i]->event_id);
+        users.push_back(batch[i]->user_id);
+      }
       // Users already waiting in another room are refused up front, so that
       // they do not fail the whole batch (a concurrent race still can: then
       // the caller goes one by one).
@@ -661,34 +649,69 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
                                           SqlArray(events), SqlArray(users))) {
         elsewhere.insert(r[0].as<std::string>());
       }
-      if (!elsewhere.empty()) {
-        std::vector<std::string> e2, u2, p2, s2;
-        for (std::size_t k = 0; k < users.size(); ++k) {
-          if (elsewhere.contains(users[k])) continue;
-          e2.push_back(events[k]);
-          u2.push_back(users[k]);
-          p2.push_back(pre[k]);
-          s2.push_back(estimates[k]);
-        }
-        events.swap(e2);
-        users.swap(u2);
-        pre.swap(p2);
-        estimates.swap(s2);
-      }
       for (const auto& u : elsewhere) other_rooms.insert(u);
-      if (users.empty()) return rows;
+      // Under the enter-order lock no other enter commits, on any instance;
+      // read what was committed before it, and the room counts are exact.
       LockEnterOrder(tx);
-      for (const auto& r : tx.exec_params(insert_sql, SqlArray(events), SqlArray(users), SqlArray(pre), SqlArray(estimates))) {
-        if (auto e = ParseEntry(r)) rows[{e->event_id, ToString(e->user)}] = *e;
-        ++fresh;
+      {
+        std::lock_guard sync_lock(sync_mu_);
+        SyncDelta(tx);
       }
-      if (rows.size() < users.size()) {  // already live: the same place
-        for (const auto& r : tx.exec_params(select_sql, SqlArray(events), SqlArray(users))) {
+      std::vector<std::string> ins_e, ins_u, ins_p, ins_s, live_e, live_u;
+      std::map<std::string, std::int64_t> room_left;  // new places still free, per room
+      for (auto i : which) {
+        const auto& p = *batch[i];
+        if (elsewhere.contains(p.user_id)) continue;
+        const auto key = ParseUserKey(p.user_id);
+        auto room = GetOrCreateRoom(p.event_id);
+        bool live = false;
+        {
+          std::lock_guard lock(room->mu);
+          const auto place = key ? room->index.Find(*key) : std::nullopt;
+          live = place && IsLive(place->status);
+          if (!room_left.contains(p.event_id)) {
+            const int capacity = room->row.known ? Effective(options_.defaults, room->row).capacity : p.capacity;
+            room_left[p.event_id] = capacity - room->index.waiting();
+          }
+        }
+        if (live) {  // already in: the same place, whatever the capacity
+          live_e.push_back(p.event_id);
+          live_u.push_back(p.user_id);
+          continue;
+        }
+        auto& left = room_left[p.event_id];
+        if (left <= 0) {
+          full_now.emplace(p.event_id, p.user_id);
+          continue;
+        }
+        --left;
+        ins_e.push_back(p.event_id);
+        ins_u.push_back(p.user_id);
+        ins_p.push_back(p.pre_queue ? "t" : "f");
+        ins_s.push_back(std::to_string(p.estimate_seconds));
+      }
+      if (!ins_u.empty()) {
+        for (const auto& r : tx.exec_params(insert_sql, SqlArray(ins_e), SqlArray(ins_u), SqlArray(ins_p), SqlArray(ins_s))) {
+          if (auto e = ParseEntry(r)) rows[{e->event_id, ToString(e->user)}] = *e;
+          ++fresh;
+        }
+        // A row the insert did not take is live already (the index had not
+        // seen it): the same place.
+        for (std::size_t k = 0; k < ins_u.size(); ++k) {
+          if (!rows.contains({ins_e[k], ins_u[k]})) {
+            live_e.push_back(ins_e[k]);
+            live_u.push_back(ins_u[k]);
+          }
+        }
+      }
+      if (!live_u.empty()) {
+        for (const auto& r : tx.exec_params(select_sql, SqlArray(live_e), SqlArray(live_u))) {
           if (auto e = ParseEntry(r)) rows.emplace(std::make_pair(e->event_id, ToString(e->user)), *e);
         }
       }
       return rows;
     });
+    full.insert(full_now.begin(), full_now.end());
     if (entered_total_ != nullptr && fresh > 0) entered_total_->Inc(static_cast<double>(fresh));
     return written;
   };
@@ -722,7 +745,8 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
   }
   for (const auto& p : batch) {
     if (!p->entry && !p->error && other_rooms.contains(p->user_id)) p->other_room = true;
-    if (!p->entry && !p->other_room && !p->error) {
+    if (!p->entry && !p->error && !p->other_room && full.contains({p->event_id, p->user_id})) p->full = true;
+    if (!p->entry && !p->other_room && !p->full && !p->error) {
       p->error = std::make_exception_ptr(std::logic_error("queue: enter wrote no entry"));
     }
   }
@@ -731,11 +755,14 @@ void QueueService::WriteEnters(const std::vector<std::shared_ptr<PendingEnter>>&
 Awaitable QueueService::Status(std::string event_id, std::string user_id) {
   const auto user = ParseUserKey(user_id);
   if (!user) throw ApiError(problems::Unauthenticated());
+  if (!ready()) throw ApiError(problems::ServiceUnavailable("The waiting room is starting; try again", 2));
+  // Exact on every instance: the index holds every change committed before
+  // this request (admitted, used, left, cleared, and everyone ahead).
+  co_await AwaitFresh();
   if (auto a = AnswerFromIndex(event_id, *user)) {
     Touch(event_id, *user);
     co_return *a;
   }
-  if (!ready()) throw ApiError(problems::ServiceUnavailable("The waiting room is starting; try again", 2));
   // Not in this instance's index (yet): entered through another instance moments ago?
   auto read = [&](pqxx::work& tx) -> std::optional<EntryRow> {
     auto r = tx.exec_params(std::string("SELECT ") + kEntryColumns +
@@ -779,21 +806,88 @@ boost::asio::awaitable<void> QueueService::Leave(std::string event_id, std::stri
 
 // ---- SSE subscribers ----
 
-bool QueueService::TryReserveStream(const UserKey& user) {
-  std::lock_guard lock(subs_mu_);
-  auto& sub = subs_[user];
-  if (sub.slots >= options_.max_streams_per_user) return false;
-  ++sub.slots;
+namespace {
+// A slot lives this long past its last extension (every 10 s while open): a
+// killed instance's streams stop counting against their users after it.
+constexpr int kStreamSlotSeconds = 30;
+}  // namespace
+
+boost::asio::awaitable<std::optional<std::string>> QueueService::ReserveStream(const UserKey& user) {
+  const std::string user_id = ToString(user);
+  std::string stream_id = NewUuid();
+  std::vector<std::string> released;
+  {
+    std::lock_guard lock(subs_mu_);
+    released.swap(released_streams_);
+  }
+  const int limit = options_.max_streams_per_user;
+  auto work = [&](pqxx::work& tx) {
+    // Slots this process let go of and has not deleted yet go first (a
+    // customer who closed a stream may open another at once).
+    if (!released.empty()) tx.exec_params0("DELETE FROM queue.streams WHERE id = ANY($1::uuid[])", SqlArray(released));
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtextextended('ticketd.queue.streams:' || $1, 0))", user_id);
+    const auto open = tx.exec_params1("SELECT count(*) FROM queue.streams WHERE user_id = $1 AND expires_at > now()", user_id)[0]
+                          .as<std::int64_t>();
+    if (open >= limit) return false;
+    tx.exec_params0("DELETE FROM queue.streams WHERE user_id = $1 AND expires_at <= now()", user_id);
+    tx.exec_params0("INSERT INTO queue.streams (id, user_id, instance_id, expires_at) "
+                    "VALUES ($1, $2, $3, now() + $4::int * interval '1 second')",
+                    stream_id, user_id, instance_id_, kStreamSlotSeconds);
+    return true;
+  };
+  bool granted = false;
+  try {
+    granted = co_await pool_.Transact(std::move(work));
+  } catch (...) {
+    std::lock_guard lock(subs_mu_);
+    released_streams_.insert(released_streams_.end(), released.begin(), released.end());
+    throw;
+  }
+  if (!granted) co_return std::nullopt;
+  {
+    std::lock_guard lock(subs_mu_);
+    open_streams_.insert(stream_id);
+  }
   streams_open_.fetch_add(1);
-  return true;
+  co_return stream_id;
 }
 
-void QueueService::ReleaseStream(const UserKey& user) {
-  std::lock_guard lock(subs_mu_);
-  auto it = subs_.find(user);
-  if (it == subs_.end()) return;
+void QueueService::ReleaseStream(const std::string& stream_id) {
+  {
+    std::lock_guard lock(subs_mu_);
+    if (open_streams_.erase(stream_id) == 0) return;
+    released_streams_.push_back(stream_id);
+  }
   streams_open_.fetch_sub(1);
-  if (--it->second.slots <= 0 && it->second.writers.empty()) subs_.erase(it);
+  {
+    std::lock_guard lock(fresh_mu_);
+    sync_requested_ = true;  // the sync thread deletes it at once
+  }
+  fresh_cv_.notify_one();
+}
+
+void QueueService::MaintainStreams(bool refresh) {
+  std::vector<std::string> released;
+  std::vector<std::string> open;
+  {
+    std::lock_guard lock(subs_mu_);
+    released.swap(released_streams_);
+    if (refresh) open.assign(open_streams_.begin(), open_streams_.end());
+  }
+  if (released.empty() && open.empty()) return;
+  try {
+    pool_.TransactSync([&](pqxx::work& tx) {
+      if (!released.empty()) tx.exec_params0("DELETE FROM queue.streams WHERE id = ANY($1::uuid[])", SqlArray(released));
+      if (!open.empty()) {
+        tx.exec_params0("UPDATE queue.streams SET expires_at = now() + $2::int * interval '1 second' WHERE id = ANY($1::uuid[])",
+                        SqlArray(open), kStreamSlotSeconds);
+      }
+    });
+  } catch (...) {
+    std::lock_guard lock(subs_mu_);
+    released_streams_.insert(released_streams_.end(), released.begin(), released.end());
+    throw;
+  }
 }
 
 void QueueService::AttachStream(const UserKey& user, const std::shared_ptr<http::StreamWriter>& writer) {
@@ -806,7 +900,7 @@ void QueueService::DetachStream(const UserKey& user, const std::shared_ptr<http:
   auto it = subs_.find(user);
   if (it == subs_.end()) return;
   std::erase(it->second.writers, writer);
-  if (it->second.slots <= 0 && it->second.writers.empty()) subs_.erase(it);
+  if (it->second.writers.empty()) subs_.erase(it);
 }
 
 void QueueService::WakeUsers(const std::vector<UserKey>& users) {
@@ -875,66 +969,87 @@ void QueueService::RebuildSync() {
   ready_ = true;
 }
 
-void QueueService::SyncOnce() {
-  struct Delta {
-    std::vector<EntryRow> entries;
-    std::vector<std::pair<std::string, RoomRow>> rooms;
-    std::vector<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t>> admissions;
-  };
+void QueueService::SyncOnce(bool full) {
   std::lock_guard sync_lock(sync_mu_);
-  std::vector<std::string> gap_ids;
-  for (const auto& [id, at] : gaps_) gap_ids.push_back(std::to_string(id));
-  const std::int64_t cursor = change_cursor_;
-  const std::int64_t admissions_cursor = admissions_cursor_;
-  auto delta = pool_.TransactSync([&](pqxx::work& tx) {
-    Delta d;
-    for (const auto& r : tx.exec_params(std::string("SELECT ") + kEntryColumns +
-                                            " FROM queue.entries WHERE change_id > $1 OR change_id = ANY($2::bigint[]) "
-                                            "ORDER BY change_id LIMIT 50000",
-                                        cursor, SqlArray(gap_ids))) {
-      if (auto e = ParseEntry(r)) d.entries.push_back(std::move(*e));
-    }
-    for (const auto& r : tx.exec(std::string("SELECT ") + kRoomColumns + " FROM queue.rooms")) {
-      d.rooms.emplace_back(r[0].as<std::string>(), ParseRoom(r));
-    }
-    for (const auto& r : tx.exec_params("SELECT id, event_id::text, extract(epoch from admitted_at)::bigint, count "
-                                        "FROM queue.admissions WHERE id > $1 ORDER BY id",
-                                        admissions_cursor)) {
-      d.admissions.emplace_back(r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::int64_t>(),
-                                r[3].as<std::int64_t>());
-    }
-    return d;
-  });
-  for (auto& [id, row] : delta.rooms) {
-    auto room = GetOrCreateRoom(id);
-    std::lock_guard lock(room->mu);
-    room->row = row;
-  }
+  pool_.TransactSync([&](pqxx::work& tx) { SyncDelta(tx, full); });
+}
+
+void QueueService::SyncDelta(pqxx::work& tx, bool full) {
+  static const std::string entries_sql = std::string("SELECT ") + kEntryColumns +
+                                         " FROM queue.entries WHERE change_id > $1 OR change_id = ANY($2::bigint[]) "
+                                         "ORDER BY change_id LIMIT 50000";
+  std::vector<UserKey> woken;
   // Change ids are taken in transactions that may commit out of order: a
   // missing id below the newest one seen is remembered for a while and
   // asked for again (it may still commit, or it was rolled back).
-  const auto now = std::chrono::steady_clock::now();
-  std::int64_t high = cursor;
-  std::vector<UserKey> woken;
-  for (const auto& e : delta.entries) {
-    gaps_.erase(e.change_id);
-    if (e.change_id > high) {
-      for (std::int64_t missing = high + 1; missing < e.change_id && gaps_.size() < 10000; ++missing) {
-        if (missing > cursor) gaps_.emplace(missing, now);
-      }
-      high = e.change_id;
+  for (;;) {
+    std::vector<std::string> gap_ids;
+    for (const auto& [id, at] : gaps_) gap_ids.push_back(std::to_string(id));
+    const std::int64_t cursor = change_cursor_;
+    std::vector<EntryRow> entries;
+    for (const auto& r : tx.exec_params(entries_sql, cursor, SqlArray(gap_ids))) {
+      if (auto e = ParseEntry(r)) entries.push_back(std::move(*e));
     }
-    ApplyRow(e.event_id, e.user, e.seq, e.status, e.change_id, e.token, e.token_expires_micros, &woken);
+    const auto now = std::chrono::steady_clock::now();
+    std::int64_t high = cursor;
+    for (const auto& e : entries) {
+      gaps_.erase(e.change_id);
+      if (e.change_id > high) {
+        for (std::int64_t missing = high + 1; missing < e.change_id && gaps_.size() < 10000; ++missing) {
+          if (missing > cursor) gaps_.emplace(missing, now);
+        }
+        high = e.change_id;
+      }
+      ApplyRow(e.event_id, e.user, e.seq, e.status, e.change_id, e.token, e.token_expires_micros, &woken);
+    }
+    change_cursor_ = high;
+    std::erase_if(gaps_, [&](const auto& g) { return now - g.second > 10s; });
+    if (entries.size() < 50000) break;  // caught up
   }
-  change_cursor_ = high;
-  std::erase_if(gaps_, [&](const auto& g) { return now - g.second > 10s; });
-  for (const auto& [id, event_id, second, count] : delta.admissions) {
-    auto room = GetOrCreateRoom(event_id);
+  if (!full) {
+    WakeUsers(woken);
+    return;
+  }
+  for (const auto& r : tx.exec(std::string("SELECT ") + kRoomColumns + " FROM queue.rooms")) {
+    auto room = GetOrCreateRoom(r[0].as<std::string>());
     std::lock_guard lock(room->mu);
-    room->rate.Record(second, count);
-    admissions_cursor_ = std::max(admissions_cursor_, id);
+    room->row = ParseRoom(r);
+  }
+  for (const auto& r : tx.exec_params("SELECT id, event_id::text, extract(epoch from admitted_at)::bigint, count "
+                                      "FROM queue.admissions WHERE id > $1 ORDER BY id",
+                                      admissions_cursor_)) {
+    auto room = GetOrCreateRoom(r[1].as<std::string>());
+    std::lock_guard lock(room->mu);
+    room->rate.Record(r[2].as<std::int64_t>(), r[3].as<std::int64_t>());
+    admissions_cursor_ = std::max(admissions_cursor_, r[0].as<std::int64_t>());
   }
   WakeUsers(woken);
+}
+
+boost::asio::awaitable<void> QueueService::AwaitFresh() {
+  auto initiate = [this](auto handler) {
+    auto resume_on = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                         boost::asio::execution::outstanding_work.tracked);
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    std::function<void()> complete = [shared, resume_on]() { boost::asio::post(resume_on, [shared]() { (*shared)(); }); };
+    bool queued = false;
+    {
+      std::lock_guard lock(fresh_mu_);
+      if (!stopping_.load() && sync_running_) {
+        // A sync already running may have read before this call: wait for the next one.
+        fresh_waiters_.push_back(FreshWaiter{syncs_started_ + 1, std::move(complete)});
+        sync_requested_ = true;
+        queued = true;
+      }
+    }
+    if (queued) {
+      fresh_cv_.notify_one();
+    } else {
+      complete();
+    }
+  };
+  co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(std::move(initiate),
+                                                                                        boost::asio::use_awaitable);
 }
 
 void QueueService::FlushTouches() {
@@ -968,18 +1083,51 @@ void QueueService::FlushTouches() {
 void QueueService::SyncLoop() {
   auto last_flush = std::chrono::steady_clock::now();
   auto last_purge = last_flush;
+  auto last_streams = last_flush;
+  auto last_full_sync = std::chrono::steady_clock::time_point{};
   while (!stopping_.load()) {
+    std::int64_t generation = 0;
+    {
+      std::lock_guard lock(fresh_mu_);
+      generation = ++syncs_started_;
+      sync_requested_ = false;
+    }
     try {
       if (!ready_.load()) {
         RebuildSync();
         log::Info("queue: index rebuilt", {{"entries", static_cast<std::int64_t>(IndexFootprint().second)}});
       } else {
-        SyncOnce();
+        // A barrier needs the entries; rooms and admission batches (settings,
+        // the observed rate) are read at most every sync interval.
+        const auto now = std::chrono::steady_clock::now();
+        const bool full = now - last_full_sync >= options_.sync_interval;
+        if (full) last_full_sync = now;
+        SyncOnce(full);
+      }
+    } catch (const std::exception& e) {
+      log::Warn("queue: sync failed; retrying", {{"error", e.what()}});
+    }
+    // Everyone waiting for a sync that started after their call is answered
+    // now (from the index as last read, if this one failed).
+    std::vector<FreshWaiter> done;
+    {
+      std::lock_guard lock(fresh_mu_);
+      auto keep = std::partition(fresh_waiters_.begin(), fresh_waiters_.end(),
+                                 [&](const FreshWaiter& w) { return w.after > generation; });
+      std::move(keep, fresh_waiters_.end(), std::back_inserter(done));
+      fresh_waiters_.erase(keep, fresh_waiters_.end());
+    }
+    for (auto& w : done) w.complete();
+    try {
+      if (ready_.load()) {
         const auto now = std::chrono::steady_clock::now();
         if (now - last_flush >= options_.touch_flush_interval) {
           last_flush = now;
           FlushTouches();
         }
+        const bool refresh = now - last_streams >= 10s;
+        if (refresh) last_streams = now;
+        MaintainStreams(refresh);
         if (now - last_purge >= 5s) {
           last_purge = now;
           std::vector<std::shared_ptr<Room>> rooms;
@@ -994,12 +1142,20 @@ void QueueService::SyncLoop() {
         }
       }
     } catch (const std::exception& e) {
-      log::Warn("queue: sync failed; retrying", {{"error", e.what()}});
+      log::Warn("queue: background write failed; retrying", {{"error", e.what()}});
     }
-    std::unique_lock lock(wake_mu_);
-    wake_cv_.wait_for(lock, ready_.load() ? options_.sync_interval : std::chrono::milliseconds(1000),
-                      [this] { return stopping_.load(); });
+    std::unique_lock lock(fresh_mu_);
+    fresh_cv_.wait_for(lock, ready_.load() ? options_.sync_interval : std::chrono::milliseconds(1000),
+                       [this] { return stopping_.load() || sync_requested_; });
   }
+  // Stopping: nobody waits for a sync that will not come.
+  std::vector<FreshWaiter> done;
+  {
+    std::lock_guard lock(fresh_mu_);
+    sync_running_ = false;
+    done.swap(fresh_waiters_);
+  }
+  for (auto& w : done) w.complete();
 }
 
 // ---- the scheduler ----

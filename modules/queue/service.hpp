@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -85,10 +86,11 @@ class QueueService final : public QueueTokens {
   /// NOT_FOUND when the user is not waiting or admitted in this room.
   boost::asio::awaitable<void> Leave(std::string event_id, std::string user_id);
 
-  /// SSE: a stream slot for `user`; false when the user already holds
-  /// `max_streams_per_user`. Every successful reservation is released once.
-  bool TryReserveStream(const UserKey& user);
-  void ReleaseStream(const UserKey& user);
+  /// SSE: a stream slot for `user`, counted across every instance (table
+  /// queue.streams); nullopt when the user already holds
+  /// `max_streams_per_user`. Every slot returned is released once, by id.
+  boost::asio::awaitable<std::optional<std::string>> ReserveStream(const UserKey& user);
+  void ReleaseStream(const std::string& stream_id);
   /// Registers a stream's writer so an admission (or leaving) wakes it at once.
   void AttachStream(const UserKey& user, const std::shared_ptr<http::StreamWriter>& writer);
   void DetachStream(const UserKey& user, const std::shared_ptr<http::StreamWriter>& writer);
@@ -118,8 +120,15 @@ class QueueService final : public QueueTokens {
   // ---- background steps (public for tests; the threads call them) ----
   /// Loads rooms and live entries into a fresh index. Blocking.
   void RebuildSync();
-  /// Reads changes made since the last sync (any instance) into the index. Blocking.
-  void SyncOnce();
+  /// Reads changes made since the last sync (any instance) into the index:
+  /// the entries, and with `full` the rooms and admission batches. Blocking.
+  void SyncOnce(bool full = true);
+  /// Resumes once a sync that started after this call has been applied: the
+  /// index then holds every change committed before the call, by any
+  /// instance (a read barrier; concurrent callers share one sync). If that
+  /// sync fails (Postgres unreachable: nobody can change the room), the
+  /// index stays as last read.
+  boost::asio::awaitable<void> AwaitFresh();
   /// Writes the coalesced last-seen refreshes. Blocking.
   void FlushTouches();
   /// One scheduler pass over every room: take leadership where free, then
@@ -153,6 +162,11 @@ class QueueService final : public QueueTokens {
   std::int64_t TickRoom(pqxx::connection& conn, const std::string& event_id);
   void SyncLoop();
   void SchedulerLoop();
+  /// The body of a sync, in `tx`, under sync_mu_: entries changed since the
+  /// cursor (in rounds until caught up), rooms, admission batches.
+  void SyncDelta(pqxx::work& tx, bool full = true);
+  /// Deletes released stream slots, extends the open ones (sync thread).
+  void MaintainStreams(bool refresh);
 
   QueueOptions options_;
   db::Pool& pool_;
@@ -169,10 +183,14 @@ class QueueService final : public QueueTokens {
 
   std::mutex subs_mu_;
   struct Subscriber {
-    int slots = 0;
     std::vector<std::shared_ptr<http::StreamWriter>> writers;
   };
   std::unordered_map<UserKey, Subscriber, UserKeyHash> subs_;
+  // Stream slots of this process in queue.streams (under subs_mu_): the open
+  // ones (their expiry is extended) and the released ones not deleted yet.
+  std::string instance_id_;
+  std::set<std::string> open_streams_;
+  std::vector<std::string> released_streams_;
 
   // Sync cursor (under sync_mu_).
   std::mutex sync_mu_;
@@ -207,6 +225,17 @@ class QueueService final : public QueueTokens {
   std::atomic<bool> stopping_{false};
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
+  // Read barriers (under fresh_mu_): syncs started, waiters for a later one.
+  struct FreshWaiter {
+    std::int64_t after = 0;
+    std::function<void()> complete;
+  };
+  std::mutex fresh_mu_;
+  std::condition_variable fresh_cv_;
+  std::int64_t syncs_started_ = 0;
+  bool sync_requested_ = false;
+  bool sync_running_ = false;
+  std::vector<FreshWaiter> fresh_waiters_;
   std::thread sync_thread_;
   std::thread scheduler_thread_;
 };

@@ -194,11 +194,11 @@ std::vector<KeySpec> BuildSchema() {
                         "Waiting users who stop polling (status/stream) for this long lose their place."));
   keys.push_back(IntKey("queue", "admission_interval_ms", 1000, 50, 60000, "Admission scheduler tick."));
   keys.push_back(IntKey("queue", "sync_interval_ms", 250, 20, 60000,
-                        "How often each instance reads changes made by others into its in-memory index."));
+                        "How often each instance reads other instances' changes into its in-memory index in the background (enter and status wait for a fresh read of their own)."));
   keys.push_back(IntKey("queue", "touch_flush_ms", 2000, 100, 60000, "How often coalesced last-seen refreshes are written."));
   keys.push_back(IntKey("queue", "estimate_window_seconds", 60, 5, 3600,
                         "Window of actual admissions behind the estimated wait."));
-  keys.push_back(IntKey("queue", "max_streams_per_user", 2, 1, 100, "Concurrent SSE streams per user."));
+  keys.push_back(IntKey("queue", "max_streams_per_user", 2, 1, 100, "Concurrent SSE streams per user, on all instances together."));
   keys.push_back(IntKey("queue", "stream_heartbeat_seconds", 15, 1, 300, "SSE heartbeat (comment line) interval."));
 
   // reservation

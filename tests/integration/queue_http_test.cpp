@@ -18,6 +18,7 @@
 #include "queue/handlers/routes.hpp"
 #include "queue/service.hpp"
 #include "support/http_client.hpp"
+#include "support/sse_stream.hpp"
 #include "support/pg.hpp"
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/metrics.hpp"
@@ -120,52 +121,6 @@ struct Harness {
 json::object Body(const test::HttpResponse& r) { return json::parse(r.body()).as_object(); }
 std::string Code(const test::HttpResponse& r) { return std::string(Body(r).at("code").as_string()); }
 
-// A raw SSE client: sends the request, then collects bytes.
-class Stream {
- public:
-  Stream(std::uint16_t port, const std::string& path, const std::string& token) : socket_(io_) {
-    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
-    const std::string req = "GET /api/v1" + path + " HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\nAuthorization: Bearer " +
-                            token + "\r\n\r\n";
-    asio::write(socket_, asio::buffer(req));
-    socket_.non_blocking(true);
-  }
-  /// Reads until `needle` appears (true) or the deadline / EOF (false).
-  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout = 30s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (data_.find(needle) == std::string::npos) {
-      if (eof_ || std::chrono::steady_clock::now() > until) return false;
-      Pump();
-    }
-    return true;
-  }
-  /// True when the server closes the connection within `timeout`.
-  bool WaitClosed(std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!eof_ && std::chrono::steady_clock::now() < until) Pump();
-    return eof_;
-  }
-  [[nodiscard]] const std::string& data() const { return data_; }
-
- private:
-  void Pump() {
-    char buf[4096];
-    boost::system::error_code ec;
-    const auto n = socket_.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block) {
-      std::this_thread::sleep_for(10ms);
-    } else if (ec) {
-      eof_ = true;
-    } else {
-      data_.append(buf, n);
-    }
-  }
-  asio::io_context io_;
-  asio::ip::tcp::socket socket_;
-  std::string data_;
-  bool eof_ = false;
-};
-
 }  // namespace
 
 TEST_CASE("queue http: routes answer as API.md says") {
@@ -230,11 +185,11 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   // Not in a room → 404 before any stream opens.
   CHECK(h.Call(bhttp::verb::get, "/queue/" + h.catalog.OnSale() + "/stream", user).result_int() == 404);
 
-  Stream s1(h.server->port(), "/queue/" + event + "/stream", user);
+  test::SseStream s1(h.server->port(), "/queue/" + event + "/stream", user);
   REQUIRE(s1.WaitFor("event: position"));
   CHECK(s1.data().find("text/event-stream") != std::string::npos);
   CHECK(s1.data().find("\"position\":1") != std::string::npos);
-  Stream s2(h.server->port(), "/queue/" + event + "/stream", user);
+  test::SseStream s2(h.server->port(), "/queue/" + event + "/stream", user);
   REQUIRE(s2.WaitFor("event: position"));
   // Bounded per user.
   auto r = h.Call(bhttp::verb::get, "/queue/" + event + "/stream", user);
@@ -254,7 +209,7 @@ TEST_CASE("queue http: the SSE stream pushes the position and the admission with
   CHECK(s2.WaitFor("event: admitted"));
   CHECK(s1.WaitClosed(15s));
   // Slots are released when streams end: a new stream opens (and ends at once: admitted).
-  Stream s3(h.server->port(), "/queue/" + event + "/stream", user);
+  test::SseStream s3(h.server->port(), "/queue/" + event + "/stream", user);
   CHECK(s3.WaitFor("event: admitted"));
 }
 
@@ -263,7 +218,7 @@ TEST_CASE("queue http: a draining server ends open streams") {
   const auto event = h.catalog.OnSale();
   const std::string user = "user:" + NewUuid();
   REQUIRE(h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user).result_int() == 200);
-  Stream s(h.server->port(), "/queue/" + event + "/stream", user);
+  test::SseStream s(h.server->port(), "/queue/" + event + "/stream", user);
   REQUIRE(s.WaitFor("event: position"));
   CHECK(h.server->InFlight() == 0);  // a stream does not hold the drain
   h.server->BeginDrain();

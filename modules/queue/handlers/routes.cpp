@@ -152,14 +152,15 @@ void AddRoutes(http::Router& router, QueueService& service) {
       std::string u = user_id;
       (void)co_await service.Status(std::move(e), std::move(u));
     }
-    if (!service.TryReserveStream(*key)) {
+    const auto slot_id = co_await service.ReserveStream(*key);
+    if (!slot_id) {
       auto problem = problems::Make(429, "RATE_LIMITED", "Too many requests",
-                                    "Too many open waiting-room streams for this user; close one first");
+                                    "Too many open waiting-room streams for this user (on any instance); close one first");
       problem.retry_after = 5;
       throw ApiError(std::move(problem));
     }
     // Released when the stream ends or never starts (the body is dropped).
-    std::shared_ptr<void> slot(nullptr, [&service, user = *key](void*) { service.ReleaseStream(user); });
+    std::shared_ptr<void> slot(nullptr, [&service, id = *slot_id](void*) { service.ReleaseStream(id); });
     Response head{Status::ok, 11};
     head.set(http::beast_http::field::content_type, "text/event-stream");
     head.set(http::beast_http::field::cache_control, "no-store");
