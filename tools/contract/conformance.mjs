@@ -259,7 +259,7 @@ async function main() {
     let text = '';
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    while (!/\n\n/.test(text)) {
+    while (!/^event: .*\n(.*\n)*?\n/m.test(text)) {  // up to the first whole event, as EventSource reads
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value, { stream: true });

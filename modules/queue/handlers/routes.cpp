@@ -1,6 +1,8 @@
 // HTTP handlers of the queue module: parse → call QueueService → map the result.
 #include "queue/handlers/routes.hpp"
 
+#include <utility>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -74,8 +76,9 @@ boost::asio::awaitable<void> RunStream(QueueService& service, std::string event_
     ~Detach() { service.DetachStream(key, writer); }
   } detach{service, *key, writer};
   const auto heartbeat = std::chrono::duration_cast<std::chrono::milliseconds>(service.options().stream_heartbeat);
+  // The reconnect delay goes out with the first event (one write: a client
+  // reading the first block gets the place, not only the retry line).
   std::string hello = "retry: 3000\n\n";
-  if (!co_await writer->Write(std::move(hello))) co_return;
   std::string last;
   auto last_write = std::chrono::steady_clock::now();
   for (;;) {
@@ -91,7 +94,7 @@ boost::asio::awaitable<void> RunStream(QueueService& service, std::string event_
       // Postgres hiccup on a fallback read: try again next round.
     }
     if (gone) {
-      std::string bye = "event: gone\ndata: {}\n\n";
+      std::string bye = std::exchange(hello, std::string()) + "event: gone\ndata: {}\n\n";
       co_await writer->Write(std::move(bye));
       co_return;
     }
@@ -100,17 +103,17 @@ boost::asio::awaitable<void> RunStream(QueueService& service, std::string event_
     if (answer) {
       std::string data = json::serialize(ToJson(*answer));
       if (answer->status == EntryStatus::kAdmitted) {
-        std::string message = "event: admitted\ndata: " + data + "\n\n";
+        std::string message = std::exchange(hello, std::string()) + "event: admitted\ndata: " + data + "\n\n";
         co_await writer->Write(std::move(message));
         co_return;
       }
       if (data != last) {
-        std::string message = "event: position\ndata: " + data + "\n\n";
+        std::string message = std::exchange(hello, std::string()) + "event: position\ndata: " + data + "\n\n";
         if (!co_await writer->Write(std::move(message))) co_return;
         last = std::move(data);
         last_write = now;
       } else if (now - last_write >= heartbeat) {
-        std::string ping = ": keep-alive\n\n";
+        std::string ping = std::exchange(hello, std::string()) + ": keep-alive\n\n";
         if (!co_await writer->Write(std::move(ping))) co_return;
         last_write = now;
       }
