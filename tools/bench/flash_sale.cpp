@@ -335,6 +335,11 @@ struct Options {
   std::string acks_file;
   std::uint64_t seed = 42;
   bool strict = false;  // customers ending in an error fail the run too
+  // Several instances behind a load balancer: each instance's own port. After
+  // a sampled hold (acknowledged through the balancer), every instance's seat
+  // map is polled until it shows the seat taken: the seat-map lag.
+  std::vector<std::uint16_t> probe_ports;
+  double probe_every_seconds = 0.5;
 };
 
 enum class Step { kLogin, kEnter, kPoll, kHold, kPay, kConfirm, kWaitConfirmed, kCancel, kLeave, kDone };
@@ -422,6 +427,19 @@ class Sale {
   std::priority_queue<std::pair<Clock::time_point, std::size_t>, std::vector<std::pair<Clock::time_point, std::size_t>>,
                       std::greater<>>
       q_;
+  // Seat-map lag probes (o_.probe_ports): one hold at a time is followed.
+  struct Probe {
+    std::string event, seat, token;
+    Clock::time_point acked;
+  };
+  void ProbeLoop();
+  void OfferProbe(const std::string& event, const std::string& seat, const std::string& token);
+  std::mutex probe_mu_;
+  std::condition_variable probe_cv_;
+  std::optional<Probe> probe_;
+  Clock::time_point last_probe_{};
+  std::map<std::uint16_t, std::vector<double>> probe_lag_ms_;  // per port (under probe_mu_)
+  std::uint64_t probe_timeouts_ = 0;
   std::atomic<int> done_{0};
   std::atomic<int> waiting_{0};
   std::atomic<bool> stop_{false};
@@ -638,6 +656,7 @@ std::optional<Clock::time_point> Sale::Advance(Connection& c, Customer& cu, std:
         cu.idem.clear();
         cu.reservation = Str(r.body, "reservationId");
         cu.qp = Str(r.body, "paymentToken");
+        if (!o_.probe_ports.empty()) OfferProbe(ev.id, ev.seats[pick.front()], cu.token);
         {
           std::lock_guard lock(acks_.mu);
           acks_.holds.emplace_back(cu.reservation, cu.email);
@@ -681,7 +700,9 @@ std::optional<Clock::time_point> Sale::Advance(Connection& c, Customer& cu, std:
         if (r.status == 201 || r.status == 200) {
           cu.payment = Str(r.body, "paymentId");
           if (r.body.is_object() && r.body.as_object().contains("amount")) cu.amount = r.body.at("amount").to_number<std::int64_t>();
-        } else if (transient(r)) {
+        } else if (transient(r) || (r.status == 409 && r.code == "IDEMPOTENCY_IN_PROGRESS")) {
+          // The same paymentKey is still being started (a retry after a timeout
+          // overtook the first try): ask again, as a client does, for the answer.
           return Retry(cu, r);
         } else {
           Finish(cu, Outcome::kError);
@@ -816,6 +837,60 @@ void Sale::Monitor() {
   }
 }
 
+void Sale::OfferProbe(const std::string& event, const std::string& seat, const std::string& token) {
+  const auto now = Clock::now();
+  {
+    std::lock_guard lock(probe_mu_);
+    if (probe_ || now - last_probe_ < std::chrono::duration<double>(o_.probe_every_seconds)) return;
+    probe_ = Probe{event, seat, token, now};
+    last_probe_ = now;
+  }
+  probe_cv_.notify_one();
+}
+
+void Sale::ProbeLoop() {
+  Recorder quiet(start_);  // the probes' requests stay out of the sale's figures
+  std::map<std::uint16_t, std::unique_ptr<Connection>> conns;
+  for (auto port : o_.probe_ports) conns[port] = std::make_unique<Connection>(o_.host, port, quiet);
+  for (;;) {
+    Probe p;
+    {
+      std::unique_lock lock(probe_mu_);
+      probe_cv_.wait_for(lock, 200ms, [&] { return probe_.has_value() || stop_.load(); });
+      if (stop_.load()) return;
+      if (!probe_) continue;
+      p = *probe_;
+    }
+    const std::string target = "/api/v1/events/" + p.event + "/seats";
+    for (auto port : o_.probe_ports) {
+      bool seen = false;
+      while (Clock::now() - p.acked < 10s && !stop_.load()) {
+        const auto r = conns[port]->Call("probe", bhttp::verb::get, target, p.token);
+        if (r.status == 200 && r.body.is_object() && r.body.as_object().contains("seats")) {
+          for (const auto& seat : r.body.at("seats").as_array()) {
+            if (Str(seat, "seatId") == p.seat) {
+              seen = Str(seat, "status") != "AVAILABLE";
+              break;
+            }
+          }
+        }
+        if (seen) break;
+        std::this_thread::sleep_for(5ms);
+      }
+      std::lock_guard lock(probe_mu_);
+      if (seen) {
+        // Measured from the hold's acknowledgement; the first port's poll
+        // runs first, so later ports' lags are upper bounds.
+        probe_lag_ms_[port].push_back(std::chrono::duration<double, std::milli>(Clock::now() - p.acked).count());
+      } else {
+        ++probe_timeouts_;
+      }
+    }
+    std::lock_guard lock(probe_mu_);
+    probe_.reset();
+  }
+}
+
 int Sale::Run() {
   Setup();
   const double setup_s = Now();
@@ -841,6 +916,8 @@ int Sale::Run() {
   }
   const auto sale_start = Now();
   std::thread monitor([this] { Monitor(); });
+  std::thread prober;
+  if (!o_.probe_ports.empty()) prober = std::thread([this] { ProbeLoop(); });
   std::vector<std::thread> workers;
   for (int w = 0; w < o_.workers; ++w) workers.emplace_back([this, w] { Worker(static_cast<unsigned>(w + 1)); });
   {
@@ -851,6 +928,8 @@ int Sale::Run() {
   qcv_.notify_all();
   for (auto& t : workers) t.join();
   monitor.join();
+  probe_cv_.notify_all();
+  if (prober.joinable()) prober.join();
   const double wall = Now() - sale_start;
 
   std::array<int, kOutcomeNames.size()> outcomes{};
@@ -891,6 +970,25 @@ int Sale::Run() {
       {"endpoints", rec_.Endpoints(wall)},
       {"timeline", rec_.Timeline()},
   };
+  if (!o_.probe_ports.empty()) {
+    auto pct = [](std::vector<double> v, double q) {
+      if (v.empty()) return json::value(nullptr);
+      std::sort(v.begin(), v.end());
+      return json::value(v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))]);
+    };
+    std::vector<double> all;
+    json::object per_port;
+    for (const auto& [port, lags] : probe_lag_ms_) {
+      all.insert(all.end(), lags.begin(), lags.end());
+      per_port[std::to_string(port)] = json::object{{"samples", lags.size()}, {"p50_ms", pct(lags, 0.5)}, {"p99_ms", pct(lags, 0.99)}};
+    }
+    report["seat_map_lag"] = json::object{{"samples", all.size()},
+                                          {"timeouts", probe_timeouts_},
+                                          {"p50_ms", pct(all, 0.5)},
+                                          {"p99_ms", pct(all, 0.99)},
+                                          {"max_ms", pct(all, 1.0)},
+                                          {"per_port", per_port}};
+  }
   std::uint64_t total = 0;
   for (const auto& kv : report.at("endpoints").as_object()) total += kv.value().at("count").to_number<std::uint64_t>();
   report["requests_per_second"] = static_cast<double>(total) / std::max(wall, 1e-9);
@@ -1127,6 +1225,8 @@ int main(int argc, char** argv) {
   cli.add_option("--acks-file", o.acks_file, "Write the acknowledged holds/payments/cancels here");
   cli.add_option("--seed", o.seed);
   cli.add_flag("--strict", o.strict, "Fail the run when any customer ends in an error (smoke)");
+  cli.add_option("--probe-ports", o.probe_ports, "Instances' own ports: measure seat-map lag across them")->delimiter(',');
+  cli.add_option("--probe-every-seconds", o.probe_every_seconds, "At most one seat-map probe this often");
   CLI11_PARSE(cli, argc, argv);
   // Scenario defaults for what was not given.
   auto dflt = [](CLI::Option* opt, auto& var, auto value) {

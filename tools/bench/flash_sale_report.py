@@ -128,6 +128,10 @@ def ratio(a, b):
     return round(a / b, 3) if a and b else None
 
 
+def fmt(v):
+    return "—" if v is None else "%.1f" % v
+
+
 def report(args):
     res = json.load(open(args.result))
     base = json.loads(args.baselines) if args.baselines and args.baselines != "null" else None
@@ -150,6 +154,7 @@ def report(args):
                     "these ratios say what the whole flow got of the box, not per-endpoint ceilings",
         }
     chaos = open(args.chaos_log).read().strip().splitlines() if args.chaos_log and os.path.exists(args.chaos_log) else []
+    cluster = json.loads(args.cluster) if args.cluster and args.cluster != "null" else None
     full = {
         "name": args.name,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -168,6 +173,7 @@ def report(args):
         "baselines": base,
         "ratios": ratios,
         "chaos_actions": chaos,
+        "cluster": cluster,
         **res,
     }
     os.makedirs(args.out_dir, exist_ok=True)
@@ -258,11 +264,28 @@ def report(args):
         if isinstance(v, dict):
             detail = ", ".join("%s=%s" % (a, json.dumps(b)) for a, b in v.items() if a != "ok")
             md.append("- %s **%s** — %s" % ("✅" if v.get("ok") else "❌", k, detail))
+    if cluster:
+        md.append("\n## Instances\n")
+        md.append("- %d ticketd instances on this machine behind HAProxy (%s), one Postgres, one Kafka (instance 1's embedded "
+                  "cluster, so instance 2 is the one killed)." % (cluster["instances"], cluster["balancer"]))
+        md.append("- Requests per instance (HAProxy's count, all of the run): " + ", ".join(
+            "%s %d (%.0f%%)" % (k, v, cluster["share_per_instance"][k] * 100) for k, v in sorted(cluster["requests_per_instance"].items())))
+        md.append("- kill -9 of instance 2 mid-sale: HAProxy took it out after **%.2f s**; restarted 10 s later, it was ready "
+                  "%.1f s after its start and back in the balancer %.2f s after that." % (
+                      cluster["failover_seconds"], cluster["restart_ready_seconds"], cluster["back_in_balancer_seconds"]))
+        lag = res.get("seat_map_lag")
+        if lag:
+            md.append("- Seat-map lag across instances (a hold acknowledged through the balancer, then each instance's seat map "
+                      "polled every 5 ms until it showed the seat taken): **P50 %s ms, P99 %s ms**, max %s ms over %d samples "
+                      "(%d timeouts of 10 s); per port: %s." % (
+                          fmt(lag["p50_ms"]), fmt(lag["p99_ms"]), fmt(lag["max_ms"]), lag["samples"], lag["timeouts"],
+                          ", ".join("%s P50 %s / P99 %s ms" % (k, fmt(v["p50_ms"]), fmt(v["p99_ms"])) for k, v in sorted(lag["per_port"].items()))))
     if chaos:
         md.append("\n## Chaos actions\n")
         for line in chaos:
             md.append("- " + line)
-        md.append("\nKafka: the brokers are librdkafka's mock cluster inside the ticketd process (`kafka.brokers = \"embedded\"`). "
+        if not cluster:
+          md.append("\nKafka: the brokers are librdkafka's mock cluster inside the ticketd process (`kafka.brokers = \"embedded\"`). "
                   "The broker outage is made with a development-only hook: SIGUSR1 to ticketd sets every mock broker down "
                   "(`rd_kafka_mock_broker_set_down`), SIGUSR2 sets them up again; requests keep being served while events wait "
                   "in the outboxes. The `kill -9` additionally loses the embedded cluster and everything in it; the outboxes "
@@ -295,6 +318,7 @@ def main():
     ap.add_argument("--ticketd-peak-rss-kib", default="0")
     ap.add_argument("--commit", default="unknown")
     ap.add_argument("--exit-code", default="0")
+    ap.add_argument("--cluster", default="null", help="JSON from tools/bench/flash-sale --instances: per-instance requests, failover")
     ap.add_argument("--notes", help="hand-written analysis appended to the Markdown (e.g. docs/benchmarks/<name>-notes.md)")
     report(ap.parse_args())
 
