@@ -30,7 +30,11 @@ cluster_instance_start() {
     (
       export TICKETD_SERVER_PORT=${cluster_ports[$i]}
       export TICKETD_EDGE_TRUSTED_PROXIES=127.0.0.1/32
-      if [ "$i" -gt 1 ]; then export TICKETD_KAFKA_BROKERS=$cluster_bootstrap; fi
+      if [ "$i" -gt 1 ]; then
+        export TICKETD_KAFKA_BROKERS=$cluster_bootstrap
+      else
+        export TICKETD_LOG_LEVEL=info  # its "embedded kafka started" line names the bootstrap address
+      fi
       exec "$cluster_bin" --config "$cluster_config" >>"$cluster_dir/ticketd-$i.log" 2>&1
     ) &
     cluster_pids[$i]=$!
@@ -65,10 +69,12 @@ cluster_start() {
   cluster_lb_port=${CLUSTER_LB_PORT:-$(cluster_free_port)}
   cluster_stats_port=$(cluster_free_port)
   for i in $(seq 1 "$n"); do cluster_instance_start "$i" || return 1; done
+  # Two descriptors per proxied connection, within this process's limit.
+  local maxconn=$(( $(ulimit -n) / 2 - 64 ))
   {
     cat <<EOF
 global
-  maxconn 200000
+  maxconn $maxconn
   log stdout format raw local0 warning
 defaults
   mode http
@@ -110,6 +116,7 @@ EOF
     sleep 0.1
   done
   echo "cluster: HAProxy does not see all $n instances up" >&2
+  tail -5 "$cluster_dir/haproxy.log" >&2
   return 1
 }
 
