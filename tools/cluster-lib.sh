@@ -132,7 +132,10 @@ cluster_kill9() { kill -KILL "${cluster_pids[$1]}" 2>/dev/null; wait "${cluster_
 # Stops everything this library started (SIGTERM: instances drain).
 cluster_stop() {
   local i
-  [ -n "${cluster_haproxy_pid:-}" ] && kill -TERM "$cluster_haproxy_pid" 2>/dev/null && wait "$cluster_haproxy_pid" 2>/dev/null
+  if [ -n "${cluster_haproxy_pid:-}" ]; then
+    kill -TERM "$cluster_haproxy_pid" 2>/dev/null || true
+    wait "$cluster_haproxy_pid" 2>/dev/null || true  # 143: it ended on our SIGTERM
+  fi
   cluster_haproxy_pid=""
   for i in "${!cluster_pids[@]}"; do
     if kill -0 "${cluster_pids[$i]}" 2>/dev/null; then kill -TERM "${cluster_pids[$i]}"; fi
