@@ -836,6 +836,18 @@ boost::asio::awaitable<Answer> ReservationService::Cancel(std::string user_id, s
 }
 
 boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_id, std::string reservation_id) {
+  // The checks read without a lock (the show-day rule needs the catalog); the
+  // state they passed is re-checked under the row lock, and a change in
+  // between (the expiry worker, a confirmation) decides again from the top.
+  for (int attempt = 0;; ++attempt) {
+    auto answer = co_await CancelAttempt(user_id, reservation_id, attempt >= 3);
+    if (answer) co_return std::move(*answer);
+  }
+}
+
+boost::asio::awaitable<std::optional<Answer>> ReservationService::CancelAttempt(const std::string& user_id,
+                                                                                 const std::string& reservation_id,
+                                                                                 bool last) {
   const auto current = co_await pool_.Transact([&](pqxx::work& tx) { return LoadRow(tx, reservation_id, false); });
   if (!current || current->user_id != user_id) NotFound();
   if (current->status == "EXPIRED")
@@ -855,15 +867,30 @@ boost::asio::awaitable<Answer> ReservationService::CancelOnce(std::string user_i
     }
   }
   std::string event_id = current->event_id;
+  const std::string checked = current->status;
+  bool changed = false;
   const auto released = co_await pool_.Transact([&](pqxx::work& tx) {
     const events::Metadata meta{reservation_id, reservation_id, user_id};
+    changed = false;
     const auto row = LoadRow(tx, reservation_id, true);
     if (!row) return std::vector<std::string>{};
+    if (row->status != checked) {
+      // Expired, confirmed or cancelled since the checks: never answer 200
+      // "cancelled" for a hold that expired (the saga model's seed 578124857).
+      changed = true;
+      return std::vector<std::string>{};
+    }
     const bool confirmed = row->status == "CONFIRMED";
     return EndLockedReservation(tx, *row, "CANCELLED", confirmed ? "CANCELLED_BY_CUSTOMER" : "RELEASED", meta);
   });
+  if (changed && !last) co_return std::nullopt;
   if (!released.empty()) seat_map_.SeatsReleased(event_id, reservation_id, released);
-  auto body = co_await Get(std::move(user_id), std::move(reservation_id));
+  std::string u = user_id;
+  std::string r = reservation_id;
+  auto body = co_await Get(std::move(u), std::move(r));
+  if (changed && body.at("status").as_string() == "EXPIRED") {
+    Throw(409, "RESERVATION_EXPIRED", "Reservation expired", "The hold has already expired");
+  }
   co_return Answer{200, json::serialize(body), {}};
 }
 

@@ -96,6 +96,10 @@ class ReservationService final : public ReservationReader, public catalog::HeldS
   /// once the claim committed).
   boost::asio::awaitable<std::optional<Answer>> HoldOnce(HoldInput in, const std::string* claim_hash, bool* claimed);
   boost::asio::awaitable<Answer> CancelOnce(std::string user_id, std::string reservation_id);
+  /// One try of CancelOnce; nullopt when the reservation changed between the
+  /// checks and the row lock (`last`: answer from the state found instead).
+  boost::asio::awaitable<std::optional<Answer>> CancelAttempt(const std::string& user_id,
+                                                              const std::string& reservation_id, bool last);
   boost::asio::awaitable<Answer> Idempotent(std::string user_id, std::string key, std::string operation,
                                             std::string request_hash, std::string request_id,
                                             std::function<boost::asio::awaitable<Answer>()> work);

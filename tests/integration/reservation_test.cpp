@@ -337,6 +337,49 @@ TEST_CASE("reservation: holds racing the expiry sweeper never double-book and ex
   for (const auto& s : res.seats) CHECK(s.status == catalog::SeatStatus::kAvailable);
 }
 
+TEST_CASE("reservation: a customer cancel racing the expiry of the hold answers 409 RESERVATION_EXPIRED, never 200") {
+  // The saga model's seed 578124857: the cancel checked PENDING, the expiry
+  // ended the hold before the cancel took the row lock, and the customer was
+  // told 200 "cancelled" for a reservation that stayed EXPIRED. Here the row
+  // lock is held by another transaction while the cancel waits on it.
+  Fixture f;
+  const auto user = NewUuid();
+  const auto held = f.HoldSync(f.Hold(user, {0}));
+  REQUIRE(held.status == 201);
+  const std::string id(BodyOf(held).at("reservationId").as_string());
+  pqxx::connection locker(f.db.url());
+  pqxx::work lock(locker);
+  lock.exec_params1("SELECT 1 FROM reservation.reservations WHERE id = $1 FOR UPDATE", id);
+  std::optional<int> status;
+  std::string code;
+  std::thread cancel([&] {
+    try {
+      const auto a = RunSync(f.service->Cancel(user, id, NewUuid(), ""));
+      status = a.status;
+      code = a.status >= 400 ? CodeOf(a) : "";
+    } catch (const ApiError& e) {
+      status = e.problem().status;
+      code = e.problem().code;
+    }
+  });
+  // Wait (with a deadline) until the cancel is blocked on the row lock.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (f.Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%reservation%'") == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(10ms);
+  }
+  lock.exec_params0("UPDATE reservation.reservation_seats SET active = false, released_at = now() WHERE reservation_id = $1", id);
+  lock.exec_params0("UPDATE reservation.reservations SET status = 'EXPIRED', ended_at = now() WHERE id = $1", id);
+  lock.commit();
+  cancel.join();
+  REQUIRE(status.has_value());
+  CHECK(*status == 409);
+  CHECK(code == "RESERVATION_EXPIRED");
+  CHECK(f.Scalar("SELECT count(*) FROM reservation.reservations WHERE id = '" + id + "' AND status = 'EXPIRED'") == 1);
+  CHECK(f.Scalar("SELECT count(*) FROM reservation.outbox WHERE aggregate_id = '" + id +
+                 "' AND event_type = 'ReservationCancelled'") == 0);
+}
+
 TEST_CASE("reservation: payment confirmation racing expiry — confirmed or refunded, never both") {
   Fixture f(20, 1s);
   struct Held {
