@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/inputs.hpp"
 #include "ticketd/core/http_client.hpp"
 
 namespace ticketd::auth {
@@ -36,12 +37,6 @@ class RecaptchaVerifier final : public CaptchaVerifier {
   std::shared_ptr<http::HttpClient> client_;
   std::string secret_;
   std::string url_;
-};
-
-struct PersonData {
-  std::string name;
-  std::string phone;       // digits
-  std::string birth_date;  // YYYY-MM-DD
 };
 
 struct VerifiedIdentity {

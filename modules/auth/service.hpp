@@ -14,6 +14,7 @@
 
 #include "auth/adapters.hpp"
 #include "auth/crypto.hpp"
+#include "auth/inputs.hpp"
 #include "auth/jwt.hpp"
 #include "auth/options.hpp"
 #include "auth/revocations.hpp"
@@ -27,23 +28,6 @@ namespace ticketd::auth {
 struct ClientInfo {
   std::string ip;
   std::string user_agent;
-};
-
-struct TermsAgreement {
-  std::string type;
-  std::string version;
-  std::string agreed_at;  // output only
-};
-
-struct RegisterInput {
-  std::string email, password, name, phone;
-  std::vector<TermsAgreement> terms;
-  std::string captcha_token;
-  std::string identity_verification_id;
-};
-
-struct LoginInput {
-  std::string email, password, captcha_token;
 };
 
 struct UserView {

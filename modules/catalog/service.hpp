@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "catalog/cache.hpp"
+#include "catalog/inputs.hpp"
 #include "catalog/seat_map.hpp"
 #include "catalog/seat_template.hpp"
 #include "ticketd/catalog/catalog.hpp"
@@ -33,45 +34,6 @@ struct CatalogOptions {
   /// Seat maps loaded at start: events whose sale is open or opens within this.
   std::chrono::hours preload_horizon{48};
   std::string instance_tag;  // random per process when empty
-};
-
-struct VenueInput {
-  std::string name;
-  std::string address;
-};
-
-struct HallInput {
-  std::string name;
-  SeatTemplate seat_template;
-};
-
-/// Fields of POST /admin/events (all set) or PUT (those present change).
-struct EventInput {
-  std::optional<std::string> venue_id;
-  std::optional<std::string> hall_id;
-  std::optional<std::string> title;
-  std::optional<std::string> artist;
-  std::optional<std::string> description;
-  std::optional<std::string> poster_url;
-  std::optional<TimePoint> starts_at;
-  std::optional<TimePoint> ends_at;
-  std::optional<TimePoint> sale_starts_at;
-  std::optional<TimePoint> sale_ends_at;
-  std::optional<std::vector<std::pair<std::string, std::int64_t>>> prices;
-  std::optional<QueueSettings> queue;
-};
-
-struct EventQuery {
-  int page = 1;
-  int size = 20;
-  std::vector<std::string> statuses;  // UPCOMING, ON_SALE, …
-  std::optional<TimePoint> from;      // startsAt ≥ from
-  std::optional<TimePoint> to;        // startsAt < to
-  std::optional<std::string> venue_id;
-  std::optional<std::string> artist;  // case-insensitive substring
-  std::optional<std::string> q;       // title or artist, substring / trigram
-  std::string sort = "startsAt";      // [-]startsAt | [-]saleStartsAt | [-]title | [-]createdAt | relevance
-  [[nodiscard]] std::string CacheKey() const;
 };
 
 class CatalogService final : public CatalogReader, public SeatMapFeed {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "queue/index.hpp"
+#include "queue/inputs.hpp"
 #include "queue/options.hpp"
 #include "ticketd/catalog/catalog.hpp"
 #include "ticketd/core/db.hpp"
@@ -51,16 +52,6 @@ struct Answer {
   int next_poll_seconds = 1;
   std::string token;  // qr_… when ADMITTED
   Clock::time_point token_expires_at{};
-};
-
-struct SettingsPatch {
-  std::optional<int> admission_rate_per_second;
-  std::optional<int> max_active;
-  std::optional<int> capacity;
-  std::optional<int> token_ttl_seconds;
-  std::optional<int> pre_queue_minutes;
-  std::optional<std::string> method;
-  std::optional<bool> paused;
 };
 
 class QueueService final : public QueueTokens {

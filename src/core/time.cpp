@@ -44,6 +44,9 @@ std::optional<SysTime> ParseRfc3339(std::string_view s) {
       s[13] != ':' || !Digits(s, 14, 2, minute) || s[16] != ':' || !Digits(s, 17, 2, second)) {
     return std::nullopt;
   }
+  // A SysTime counts nanoseconds in 64 bits (1677-2262): years outside
+  // 1900-2199 would overflow it, and no show, sale or filter needs them.
+  if (year < kMinYear || year > kMaxYear) return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || day > DaysIn(year, month) || hour > 23 || minute > 59 || second > 59) {
     return std::nullopt;
   }

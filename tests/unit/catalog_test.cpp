@@ -255,9 +255,14 @@ TEST_CASE("time: RFC 3339 parsing with offsets and formatting in UTC") {
   CHECK(ToMicros(*ParseRfc3339("1970-01-01T00:00:01.000001Z")) == 1000001);
   for (const char* bad : {"2026-12-24", "2026-12-24T19:00:00", "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z",
                           "2026-12-24T24:00:00Z", "2026-12-24T19:00:00+9:00", "2026-12-24T19:00:00Zjunk", "x",
-                          "2026-12-24T19:00:00.Z", ""}) {
+                          "2026-12-24T19:00:00.Z", "",
+                          // Found by fuzz_route_body: year 4054 overflowed the nanosecond clock (UB).
+                          "4054-12-24T19:00:00+09:00", "9999-12-31T23:59:59Z", "2200-01-01T00:00:00Z",
+                          "1899-12-31T23:59:59Z", "0000-01-01T00:00:00Z"}) {
     CHECK_MESSAGE(!ParseRfc3339(bad), bad);
   }
+  CHECK(FormatRfc3339(*ParseRfc3339("2199-12-31T23:59:59.999Z")) == "2199-12-31T23:59:59.999Z");
+  CHECK(FormatRfc3339(*ParseRfc3339("1900-01-01T00:00:00+09:00")) == "1899-12-31T15:00:00.000Z");
 }
 
 TEST_CASE("catalog cache: concurrent readers of a cold key share one load, and invalidation drops it") {

@@ -27,6 +27,10 @@ using TimePoint = std::chrono::system_clock::time_point;
 enum class EventStatus { kUpcoming, kOnSale, kSaleEnded, kEnded, kCancelled };
 const char* ToString(EventStatus status);
 
+/// The largest `maxActive` (admitted at once) an event's waiting room takes,
+/// wherever it is set: the event's `queue`, the queue admin route, the config.
+inline constexpr int kMaxActiveLimit = 10'000'000;
+
 /// Per-event waiting-room settings given when the event was created
 /// (`queue` in POST /admin/events). Unset fields: the queue module's defaults.
 struct QueueSettings {

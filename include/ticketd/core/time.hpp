@@ -13,8 +13,11 @@ using SysTime = std::chrono::system_clock::time_point;
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (a lower-case `t`/`z` or a
 /// space separator too, as RFC 3339 allows). nullopt for anything else,
-/// including out-of-range fields and a missing offset.
+/// including out-of-range fields, a year outside kMinYear..kMaxYear (a SysTime
+/// holds 1677-2262) and a missing offset.
 std::optional<SysTime> ParseRfc3339(std::string_view text);
+inline constexpr int kMinYear = 1900;
+inline constexpr int kMaxYear = 2199;
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 std::string FormatRfc3339(SysTime time);
 /// Microseconds since the Unix epoch (how modules exchange times with Postgres:

@@ -3,8 +3,7 @@
 
 #include <boost/json.hpp>
 
-#include "auth/validation.hpp"
-#include "ticketd/core/json_fields.hpp"
+#include "auth/handlers/decode.hpp"
 
 namespace ticketd::auth {
 
@@ -57,26 +56,7 @@ void AddRoutes(http::Router& router, AuthService& service) {
   const http::RouteMeta user{AuthLevel::kUser, "default", kAuthBodyLimit};
 
   router.Add(Verb::post, "/api/v1/auth/register", open, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"email", "password", "name", "phone", "termsAgreed", "captchaToken", "identityVerificationId"});
-    RegisterInput in;
-    in.email = f.String("email", 320);
-    in.password = f.String("password", 4 * kMaxPassword);
-    in.name = f.String("name", 200);
-    in.phone = f.String("phone", 40);
-    in.captcha_token = f.String("captchaToken", 4096);
-    in.identity_verification_id = f.String("identityVerificationId", 100);
-    const auto terms = f.Array("termsAgreed", 20);
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      const auto* t = terms[i].if_object();
-      const auto* type = t != nullptr ? t->if_contains("type") : nullptr;
-      const auto* version = t != nullptr ? t->if_contains("version") : nullptr;
-      if (t == nullptr || t->size() != 2 || type == nullptr || !type->is_string() || version == nullptr || !version->is_string()) {
-        f.Fail("termsAgreed[" + std::to_string(i) + "]", "must be {\"type\": string, \"version\": string}");
-        continue;
-      }
-      in.terms.push_back({std::string(type->as_string()), std::string(version->as_string()), {}});
-    }
-    f.Finish();
+    auto in = DecodeRegister(r);
     auto client = Client(r);
     const auto user_view = co_await service.Register(std::move(in), std::move(client));
     auto res = http::Json(Status::created, ToJson(user_view));
@@ -85,55 +65,31 @@ void AddRoutes(http::Router& router, AuthService& service) {
   });
 
   router.Add(Verb::post, "/api/v1/auth/identity-verifications", open, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"name", "phone", "birthDate"});
-    const auto name = f.String("name", 200);
-    const auto phone = f.String("phone", 40);
-    const auto birth = f.String("birthDate", 10);
-    const auto n = NormalizeName(name);
-    const auto p = NormalizePhone(phone);
-    if (f.ok() && !n) f.Fail("name", "must be 1 to 50 characters");
-    if (f.ok() && !p) f.Fail("phone", "must be a phone number of 9 to 15 digits");
-    if (f.ok() && !IsBirthDate(birth)) f.Fail("birthDate", "must be a date YYYY-MM-DD");
-    f.Finish();
     // A named value, not a braced temporary: GCC 12 double-destroys braced
     // aggregates passed as coroutine arguments.
-    PersonData person{*n, *p, birth};
+    PersonData person = DecodeIdentityVerification(r);
     const auto id = co_await service.StartIdentityVerification(std::move(person));
     co_return http::Json(Status::created, json::object{{"identityVerificationId", id}});
   });
 
   router.Add(Verb::post, "/api/v1/auth/login", open, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"email", "password", "captchaToken"});
-    LoginInput in;
-    in.email = f.String("email", 320);
-    in.password = f.String("password", 4 * kMaxPassword);
-    in.captcha_token = f.String("captchaToken", 4096);
-    f.Finish();
+    auto in = DecodeLogin(r);
     auto client = Client(r);
     const auto tokens = co_await service.Login(std::move(in), std::move(client));
     co_return http::Json(Status::ok, ToJson(tokens));
   });
 
   router.Add(Verb::post, "/api/v1/auth/refresh", open, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"refreshToken"});
-    auto token = f.String("refreshToken", 512);
-    f.Finish();
+    auto token = DecodeRefresh(r);
     auto client = Client(r);
     const auto tokens = co_await service.Refresh(std::move(token), std::move(client));
     co_return http::Json(Status::ok, ToJson(tokens));
   });
 
   router.Add(Verb::post, "/api/v1/auth/logout", user, [&service](Request& r) -> Awaitable {
-    bool all = false;
-    std::optional<std::string> refresh;
-    if (!r.raw.body().empty()) {
-      JsonFields f(r.JsonBody(), {"allSessions", "refreshToken"});
-      all = f.OptionalBool("allSessions").value_or(false);
-      refresh = f.OptionalString("refreshToken", 512);
-      f.Finish();
-    }
+    auto in = DecodeLogout(r);
     auto caller = Caller(r);
-    co_await service.Logout(std::move(caller), all, std::move(refresh));
+    co_await service.Logout(std::move(caller), in.all_sessions, std::move(in.refresh_token));
     co_return NoContent();
   });
 
@@ -144,22 +100,16 @@ void AddRoutes(http::Router& router, AuthService& service) {
   });
 
   router.Add(Verb::patch, "/api/v1/users/me", user, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"name", "phone"});
-    auto name = f.OptionalString("name", 200);
-    auto phone = f.OptionalString("phone", 40);
-    f.Finish();
+    auto patch = DecodeProfilePatch(r);
     auto user_id = Caller(r).user_id;
-    const auto me = co_await service.UpdateMe(std::move(user_id), std::move(name), std::move(phone));
+    const auto me = co_await service.UpdateMe(std::move(user_id), std::move(patch.name), std::move(patch.phone));
     co_return http::Json(Status::ok, ToJson(me));
   });
 
   router.Add(Verb::put, "/api/v1/users/me/password", user, [&service](Request& r) -> Awaitable {
-    JsonFields f(r.JsonBody(), {"currentPassword", "newPassword"});
-    auto current = f.String("currentPassword", 4 * kMaxPassword);
-    auto next = f.String("newPassword", 4 * kMaxPassword);
-    f.Finish();
+    auto change = DecodePasswordChange(r);
     auto caller = Caller(r);
-    co_await service.ChangePassword(std::move(caller), std::move(current), std::move(next));
+    co_await service.ChangePassword(std::move(caller), std::move(change.current), std::move(change.next));
     co_return NoContent();
   });
 

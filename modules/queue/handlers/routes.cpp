@@ -7,8 +7,7 @@
 
 #include <algorithm>
 
-#include "ticketd/core/ids.hpp"
-#include "ticketd/core/json_fields.hpp"
+#include "queue/handlers/decode.hpp"
 #include "ticketd/core/stream.hpp"
 #include "ticketd/core/time.hpp"
 
@@ -23,14 +22,6 @@ using http::Verb;
 using Awaitable = boost::asio::awaitable<Response>;
 
 namespace {
-
-std::string EventId(const Request& r) {
-  const auto& id = r.Param("eventId");
-  if (!IsUuid(id)) throw ApiError(problems::ValidationFailed("eventId must be a UUID", {{"eventId", "must be a UUID"}}));
-  std::string lower = id;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower;
-}
 
 std::string Caller(const Request& r) {
   if (!r.principal) throw ApiError(problems::Unauthenticated());
@@ -49,16 +40,6 @@ json::object ToJson(const Answer& a) {
     o["expiresAt"] = FormatRfc3339(a.token_expires_at);
   }
   return o;
-}
-
-std::optional<int> RangeInt(JsonFields& f, std::string_view name, std::int64_t lo, std::int64_t hi) {
-  const auto v = f.OptionalInt(name);
-  if (!v) return std::nullopt;
-  if (*v < lo || *v > hi) {
-    f.Fail(std::string(name), "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-    return std::nullopt;
-  }
-  return static_cast<int>(*v);
 }
 
 // The SSE body: the current place at once and whenever it changes (at most
@@ -131,21 +112,21 @@ void AddRoutes(http::Router& router, QueueService& service) {
   const http::RouteMeta admin{AuthLevel::kAdmin, "default", 16 * 1024};
 
   router.Add(Verb::post, "/api/v1/queue/{eventId}/enter", user_queue, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     std::string user_id = Caller(r);
     const Answer a = co_await service.Enter(std::move(event_id), std::move(user_id));
     co_return http::Json(Status::ok, ToJson(a));
   });
 
   router.Add(Verb::get, "/api/v1/queue/{eventId}/status", user_status, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     std::string user_id = Caller(r);
     const Answer a = co_await service.Status(std::move(event_id), std::move(user_id));
     co_return http::Json(Status::ok, ToJson(a));
   });
 
   router.Add(Verb::get, "/api/v1/queue/{eventId}/stream", user_queue, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     std::string user_id = Caller(r);
     const auto key = ParseUserKey(user_id);
     if (!key) throw ApiError(problems::Unauthenticated());
@@ -175,38 +156,27 @@ void AddRoutes(http::Router& router, QueueService& service) {
   });
 
   router.Add(Verb::delete_, "/api/v1/queue/{eventId}", user_queue, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     std::string user_id = Caller(r);
     co_await service.Leave(std::move(event_id), std::move(user_id));
     co_return http::Empty(Status::no_content);
   });
 
   router.Add(Verb::get, "/api/v1/admin/queue/{eventId}", admin, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     const json::object stats = co_await service.AdminStats(std::move(event_id));
     co_return http::Json(Status::ok, stats);
   });
 
   router.Add(Verb::put, "/api/v1/admin/queue/{eventId}", admin, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
-    JsonFields f(r.JsonBody(), {"admissionRatePerSecond", "maxActive", "capacity", "tokenTtlSeconds", "preQueueMinutes",
-                                "method", "paused"});
-    SettingsPatch patch;
-    patch.admission_rate_per_second = RangeInt(f, "admissionRatePerSecond", 1, 100000);
-    patch.max_active = RangeInt(f, "maxActive", 1, 10000000);
-    patch.capacity = RangeInt(f, "capacity", 1, 10000000);
-    patch.token_ttl_seconds = RangeInt(f, "tokenTtlSeconds", 10, 86400);
-    patch.pre_queue_minutes = RangeInt(f, "preQueueMinutes", 0, 1440);
-    patch.method = f.OptionalString("method", 16);
-    if (patch.method && *patch.method != "fifo" && *patch.method != "random") f.Fail("method", "must be \"fifo\" or \"random\"");
-    patch.paused = f.OptionalBool("paused");
-    f.Finish();
+    std::string event_id = DecodeEventId(r);
+    auto patch = DecodeSettingsPatch(r);
     const json::object stats = co_await service.AdminUpdate(std::move(event_id), std::move(patch));
     co_return http::Json(Status::ok, stats);
   });
 
   router.Add(Verb::post, "/api/v1/admin/queue/{eventId}/clear", admin, [&service](Request& r) -> Awaitable {
-    std::string event_id = EventId(r);
+    std::string event_id = DecodeEventId(r);
     const std::int64_t n = co_await service.AdminClear(std::move(event_id));
     co_return http::Json(Status::ok, json::object{{"cleared", n}});
   });

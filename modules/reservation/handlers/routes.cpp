@@ -3,11 +3,8 @@
 
 #include <boost/json.hpp>
 
-#include <set>
-
+#include "reservation/handlers/decode.hpp"
 #include "ticketd/core/ids.hpp"
-#include "ticketd/core/json_fields.hpp"
-#include "ticketd/core/query_params.hpp"
 
 namespace ticketd::reservation {
 
@@ -24,15 +21,6 @@ namespace {
 
 constexpr std::size_t kBodyLimit = 8 * 1024;
 
-[[noreturn]] void Unprocessable(const std::string& code, std::string field, std::string message) {
-  auto p = problems::ValidationFailed(field + ": " + message, {{field, message}}, 422);
-  if (code != "VALIDATION_FAILED") {
-    p.code = code;
-    p.title = "Seat limit exceeded";
-  }
-  throw ApiError(std::move(p));
-}
-
 const std::string& UserOf(const Request& r) {
   if (!r.principal) throw ApiError(problems::Unauthenticated());
   return r.principal->user_id;
@@ -40,51 +28,6 @@ const std::string& UserOf(const Request& r) {
 
 void RequireId(const Request& r) {
   if (!IsUuid(r.Param("reservationId"))) throw ApiError(problems::NotFound("Reservation not found"));
-}
-
-std::string IdempotencyKey(const Request& r, bool required) {
-  const auto v = r.Header("Idempotency-Key");
-  if (!v) {
-    if (required) {
-      throw ApiError(problems::ValidationFailed("The Idempotency-Key header is required (a new UUID per attempt)",
-                                                {{"Idempotency-Key", "is required"}}));
-    }
-    return {};
-  }
-  if (v->empty() || v->size() > 255) {
-    throw ApiError(problems::ValidationFailed("Idempotency-Key must be 1-255 characters", {{"Idempotency-Key", "1-255 characters"}}));
-  }
-  for (const unsigned char c : *v) {
-    if (c < 0x21 || c > 0x7e) {
-      throw ApiError(problems::ValidationFailed("Idempotency-Key must be printable ASCII", {{"Idempotency-Key", "printable ASCII"}}));
-    }
-  }
-  return std::string(*v);
-}
-
-// seatIds: 1..max distinct UUIDs; every problem names its index.
-std::vector<std::string> SeatIds(JsonFields& f, const json::object& body, int max) {
-  std::vector<std::string> out;
-  const auto* v = body.if_contains("seatIds");
-  if (v == nullptr || !v->is_array()) {
-    f.Fail("seatIds", "must be an array of seat ids");
-    return out;
-  }
-  const auto& arr = v->as_array();
-  if (arr.empty()) Unprocessable("VALIDATION_FAILED", "seatIds", "choose at least one seat");
-  if (static_cast<int>(arr.size()) > max) {
-    Unprocessable("SEAT_LIMIT_EXCEEDED", "seatIds", "at most " + std::to_string(max) + " seats per reservation");
-  }
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < arr.size(); ++i) {
-    const std::string field = "seatIds[" + std::to_string(i) + "]";
-    if (!arr[i].is_string() || !IsUuid(arr[i].as_string())) Unprocessable("VALIDATION_FAILED", field, "not a seat of this event");
-    std::string id(arr[i].as_string());
-    for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!seen.insert(id).second) Unprocessable("VALIDATION_FAILED", field, "duplicate seat");
-    out.push_back(std::move(id));
-  }
-  return out;
 }
 
 Response FromAnswer(const Answer& a) {
@@ -108,30 +51,18 @@ void AddRoutes(http::Router& router, ReservationService& service, int max_seats)
     HoldInput in;
     in.user_id = UserOf(r);
     in.request_id = r.request_id;
-    auto body = r.JsonBody();
-    JsonFields f(body, {"eventId", "seatIds"});
-    in.event_id = f.String("eventId", 64);
-    in.seat_ids = SeatIds(f, body, max_seats);
-    f.Finish();
-    if (!IsUuid(in.event_id)) Unprocessable("VALIDATION_FAILED", "eventId", "no such event");
-    for (auto& c : in.event_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    in.idempotency_key = IdempotencyKey(r, true);
-    const auto token = r.Header("X-Queue-Token");
-    if (!token || token->empty()) {
-      throw ApiError(problems::Make(403, "QUEUE_TOKEN_INVALID", "Queue token invalid",
-                                    "X-Queue-Token (the qr_ token from the waiting room) is required"));
-    }
-    in.queue_token = std::string(*token);
+    auto hold = DecodeHold(r, max_seats);
+    in.event_id = std::move(hold.event_id);
+    in.seat_ids = std::move(hold.seat_ids);
+    in.idempotency_key = std::move(hold.idempotency_key);
+    in.queue_token = std::move(hold.queue_token);
     const auto answer = co_await service.Hold(std::move(in));
     co_return FromAnswer(answer);
   });
 
   router.Add(Verb::put, "/api/v1/reservations/hold/{reservationId}", booking, [&service, max_seats](Request& r) -> Awaitable {
     RequireId(r);
-    auto body = r.JsonBody();
-    JsonFields f(body, {"seatIds"});
-    auto seats = SeatIds(f, body, max_seats);
-    f.Finish();
+    auto seats = DecodeSeatChange(r, max_seats);
     std::string user_id = UserOf(r);
     std::string id = r.Param("reservationId");
     const auto result = co_await service.ChangeSeats(std::move(user_id), std::move(id), std::move(seats));
@@ -147,15 +78,9 @@ void AddRoutes(http::Router& router, ReservationService& service, int max_seats)
   });
 
   router.Add(Verb::get, "/api/v1/reservations", user, [&service](Request& r) -> Awaitable {
-    std::optional<std::string> status = r.Query("status");
-    if (status && *status != "PENDING" && *status != "CONFIRMED" && *status != "CANCELLED" && *status != "EXPIRED") {
-      throw ApiError(problems::ValidationFailed("Invalid query parameters",
-                                                {{"status", "must be PENDING, CONFIRMED, CANCELLED or EXPIRED"}}));
-    }
-    const int page = http::QueryInt(r, "page", 1, 1, 1000000);
-    const int size = http::QueryInt(r, "size", 20, 1, 100);
+    auto query = DecodeListQuery(r);
     std::string user_id = UserOf(r);
-    const auto result = co_await service.List(std::move(user_id), std::move(status), page, size);
+    const auto result = co_await service.List(std::move(user_id), std::move(query.status), query.page, query.size);
     co_return http::Json(Status::ok, result);
   });
 
@@ -169,14 +94,10 @@ void AddRoutes(http::Router& router, ReservationService& service, int max_seats)
 
   router.Add(Verb::post, "/api/v1/reservations/{reservationId}/cancel", booking, [&service](Request& r) -> Awaitable {
     RequireId(r);
-    if (!r.raw.body().empty()) {
-      JsonFields f(r.JsonBody(), {});
-      f.Finish();
-    }
+    std::string key = DecodeCancel(r);
     std::string user_id = UserOf(r);
     std::string id = r.Param("reservationId");
     std::string request_id = r.request_id;
-    std::string key = IdempotencyKey(r, false);
     const auto answer = co_await service.Cancel(std::move(user_id), std::move(id), std::move(request_id), std::move(key));
     co_return FromAnswer(answer);
   });
