@@ -4,6 +4,7 @@
 #include <boost/json/string.hpp>
 #include "ticketd/core/gzip.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -43,7 +44,7 @@ EventSeatMap::EventSeatMap(std::string event_id, std::vector<SeatRecord> seats, 
   fragments_.reserve(seats_.size());
   grade_of_.reserve(seats_.size());
   status_.reserve(seats_.size());
-  owner_.resize(seats_.size());
+  claimants_.resize(seats_.size());
   by_id_.reserve(seats_.size());
   for (std::uint32_t i = 0; i < seats_.size(); ++i) {
     auto& s = seats_[i];
@@ -71,64 +72,79 @@ EventSeatMap::EventSeatMap(std::string event_id, std::vector<SeatRecord> seats, 
     grades_[g].total += 1;
     grade_of_.push_back(g);
     status_.push_back(s.status);
-    if (s.status == SeatStatus::kSold) owner_[i] = s.reservation_id;
+    if (s.status == SeatStatus::kSold) {
+      // Sold as persisted: a sold claim of its reservation (a later refund ends it).
+      auto& mark = marks_[s.reservation_id];
+      mark.sold = true;
+      mark.seats.push_back(i);
+      claimants_[i].push_back(s.reservation_id);
+    }
     if (s.status == SeatStatus::kAvailable) grades_[g].available += 1;
     by_id_.emplace(s.seat_id, i);
   }
 }
 
-int EventSeatMap::Apply(Change change, const std::string& reservation_id, const std::vector<std::string>& ids) {
-  std::lock_guard lock(mu_);
-  return ApplyLocked(change, reservation_id, ids);
-}
-
 int EventSeatMap::ApplyHold(const std::string& reservation_id, std::int64_t fence, const std::vector<std::string>& held,
-                            const std::vector<std::string>& released) {
+                            const std::vector<std::string>& /*released*/) {
   std::lock_guard lock(mu_);
   auto& mark = marks_[reservation_id];
-  if (mark.ended || fence < mark.fence) return 0;  // stale: a newer state of this reservation is shown
+  // Stale: a newer state of this reservation is shown (a later seat change, its sale or its end).
+  if (mark.ended || mark.sold || fence < mark.fence) return 0;
   mark.fence = fence;
-  return ApplyLocked(Change::kHold, reservation_id, held) + ApplyLocked(Change::kRelease, reservation_id, released);
+  return ClaimLocked(reservation_id, mark, IndexesLocked(held));
 }
 
 int EventSeatMap::ApplySell(const std::string& reservation_id, const std::vector<std::string>& ids) {
   std::lock_guard lock(mu_);
   auto& mark = marks_[reservation_id];
   if (mark.ended) return 0;
-  return ApplyLocked(Change::kSell, reservation_id, ids);
+  mark.sold = true;
+  return ClaimLocked(reservation_id, mark, IndexesLocked(ids));
 }
 
-int EventSeatMap::ApplyEnd(const std::string& reservation_id, const std::vector<std::string>& ids) {
+int EventSeatMap::ApplyEnd(const std::string& reservation_id, const std::vector<std::string>& /*ids*/) {
   std::lock_guard lock(mu_);
-  marks_[reservation_id].ended = true;
-  return ApplyLocked(Change::kUnsell, reservation_id, ids) + ApplyLocked(Change::kRelease, reservation_id, ids);
+  auto& mark = marks_[reservation_id];
+  mark.ended = true;
+  mark.sold = false;
+  return ClaimLocked(reservation_id, mark, {});
 }
 
-int EventSeatMap::ApplyLocked(Change change, const std::string& reservation_id, const std::vector<std::string>& ids) {
-  int changed = 0;
+std::vector<std::uint32_t> EventSeatMap::IndexesLocked(const std::vector<std::string>& ids) const {
+  std::vector<std::uint32_t> out;
+  out.reserve(ids.size());
   for (const auto& id : ids) {
     const auto it = by_id_.find(id);
-    if (it == by_id_.end()) continue;
-    const auto i = it->second;
+    if (it == by_id_.end()) continue;  // not a seat of this event: ignored
+    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
+SeatStatus EventSeatMap::StatusFromClaimsLocked(std::uint32_t seat) const {
+  SeatStatus status = SeatStatus::kAvailable;
+  for (const auto& r : claimants_[seat]) {
+    const auto it = marks_.find(r);
+    if (it != marks_.end() && it->second.sold) return SeatStatus::kSold;
+    status = SeatStatus::kHeld;
+  }
+  return status;
+}
+
+int EventSeatMap::ClaimLocked(const std::string& reservation_id, Mark& mark, std::vector<std::uint32_t> seats) {
+  std::vector<std::uint32_t> touched = mark.seats;
+  for (const auto i : mark.seats) std::erase(claimants_[i], reservation_id);
+  for (const auto i : seats) {
+    claimants_[i].push_back(reservation_id);
+    touched.push_back(i);
+  }
+  mark.seats = std::move(seats);
+  int changed = 0;
+  for (const auto i : touched) {
     const SeatStatus before = status_[i];
-    SeatStatus after = before;
-    switch (change) {
-      case Change::kHold:
-        if (before == SeatStatus::kAvailable) after = SeatStatus::kHeld;
-        break;
-      case Change::kRelease:
-        if (before == SeatStatus::kHeld && owner_[i] == reservation_id) after = SeatStatus::kAvailable;
-        break;
-      case Change::kSell:
-        if (before == SeatStatus::kAvailable || before == SeatStatus::kHeld) after = SeatStatus::kSold;
-        break;
-      case Change::kUnsell:
-        if (before == SeatStatus::kSold && owner_[i] == reservation_id) after = SeatStatus::kAvailable;
-        break;
-    }
+    const SeatStatus after = StatusFromClaimsLocked(i);
     if (after == before) continue;
     status_[i] = after;
-    owner_[i] = after == SeatStatus::kAvailable ? std::string() : reservation_id;
     auto& g = grades_[grade_of_[i]];
     if (before == SeatStatus::kAvailable) g.available -= 1;
     if (after == SeatStatus::kAvailable) g.available += 1;

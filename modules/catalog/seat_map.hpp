@@ -59,28 +59,25 @@ class EventSeatMap {
   EventSeatMap(std::string event_id, std::vector<SeatRecord> seats, std::int64_t version_base,
                std::string instance_tag);
 
-  /// Applies a change to the seats of `ids` owned by / transferred to
-  /// `reservation_id`; returns how many seats changed (the version grows by one
-  /// when any did). Rules: hold AVAILABLE→HELD(r); release HELD(r)→AVAILABLE;
-  /// sell AVAILABLE|HELD→SOLD(r); unsell SOLD(r)→AVAILABLE. Anything else is a
-  /// stale or duplicate change and is ignored.
-  enum class Change { kHold, kRelease, kSell, kUnsell };
-  int Apply(Change change, const std::string& reservation_id, const std::vector<std::string>& ids);
-
-  // The same changes, in the order of one reservation's life. The in-process
-  // feed and the events from Kafka both deliver them, so one reservation's
-  // changes can arrive twice and out of order; these refuse anything older
-  // than what was already seen for that reservation, so a seat shown never
-  // goes backwards (defect: a released seat flickering back to HELD).
-  /// A hold or seat change of `reservation_id` at `fence`: `held` → HELD,
-  /// `released` HELD(r) → AVAILABLE. Ignored when the reservation ended or a
-  /// newer fence was seen.
+  // Changes, as claims. Every reservation claims the seats it currently
+  // holds or bought; a seat is SOLD when a live claimant bought it, HELD when
+  // any live reservation claims it, else AVAILABLE. Each call replaces what
+  // one reservation claims, so the map converges to the truth whatever order
+  // the in-process feed and the events from Kafka (per reservation in order,
+  // across reservations in any order, each possibly twice) deliver them:
+  // defects were a released seat flickering back to HELD, and a seat left
+  // HELD forever when a cancel (stale ids) arrived before the seat change of
+  // the same reservation made on another instance.
+  // Each returns how many seats changed status; the version grows by one when any did.
+  /// A hold or seat change of `reservation_id` at `fence`: `held` is the full
+  /// set it now holds (`released` only documents what left it). Ignored when
+  /// the reservation ended or was sold, or a newer fence was seen.
   int ApplyHold(const std::string& reservation_id, std::int64_t fence, const std::vector<std::string>& held,
                 const std::vector<std::string>& released);
-  /// Confirmed: its seats → SOLD; ignored when the reservation ended.
+  /// Confirmed: it claims exactly `ids`, SOLD; ignored when the reservation ended.
   int ApplySell(const std::string& reservation_id, const std::vector<std::string>& ids);
-  /// Ended (released, expired, cancelled, refunded): its seats → AVAILABLE;
-  /// nothing later about it applies.
+  /// Ended (released, expired, cancelled, refunded): everything it claims is
+  /// released, whatever `ids` says; nothing later about it applies.
   int ApplyEnd(const std::string& reservation_id, const std::vector<std::string>& ids);
 
   [[nodiscard]] std::shared_ptr<const RenderedMap> Render();
@@ -102,13 +99,18 @@ class EventSeatMap {
   struct Mark {
     std::int64_t fence = 0;
     bool ended = false;
+    bool sold = false;
+    std::vector<std::uint32_t> seats;  // claimed seat indexes
   };
-  int ApplyLocked(Change change, const std::string& reservation_id, const std::vector<std::string>& ids);
+  /// Replaces what `reservation_id` claims with `seats` (indexes); recomputes the touched seats.
+  int ClaimLocked(const std::string& reservation_id, Mark& mark, std::vector<std::uint32_t> seats);
+  [[nodiscard]] SeatStatus StatusFromClaimsLocked(std::uint32_t seat) const;
+  [[nodiscard]] std::vector<std::uint32_t> IndexesLocked(const std::vector<std::string>& ids) const;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Mark> marks_;  // per reservation seen by this map
   std::vector<SeatStatus> status_;
-  std::vector<std::string> owner_;
+  std::vector<std::vector<std::string>> claimants_;  // per seat: live reservations claiming it (almost always 0 or 1)
   std::int64_t version_;
   std::shared_ptr<const RenderedMap> rendered_;
 };

@@ -667,10 +667,6 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
   }
   std::set<std::string> mine;
   for (const auto& s : current->seats) mine.insert(s.seat_id);
-  std::vector<std::string> added;
-  for (const auto& s : seat_ids) {
-    if (!mine.contains(s)) added.push_back(s);
-  }
   // Seats already in this hold are available to it even though the map shows them HELD.
   std::string eid = current->event_id;
   const auto event = co_await catalog_.FindEvent(std::move(eid));
@@ -759,7 +755,7 @@ boost::asio::awaitable<json::object> ReservationService::ChangeSeats(std::string
              {"releasedSeatIds", IdsJson(released)}},
             meta);
   });
-  seat_map_.SeatsHeld(current->event_id, reservation_id, new_fence, added, released);
+  seat_map_.SeatsHeld(current->event_id, reservation_id, new_fence, seat_ids, released);
   co_return co_await Get(std::move(user_id), std::move(reservation_id));
 }
 

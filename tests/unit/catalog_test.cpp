@@ -8,6 +8,10 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <random>
 
 #include "catalog/cache.hpp"
 #include "catalog/seat_map.hpp"
@@ -173,30 +177,222 @@ TEST_CASE("catalog seat map: one reservation's changes never go backwards, whate
   CHECK(map.StatusOf(s3) == SeatStatus::kAvailable);
 }
 
+TEST_CASE("catalog seat map: an end with stale seat ids still frees the seats of a change made elsewhere") {
+  // The saga model's seed 930711874 (two instances): the hold on instance 1,
+  // the seat change on instance 0, the cancel on instance 1 before the
+  // change's event reached it. The seat changed to stayed HELD forever.
+  EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(4), 1, "inst");
+  const std::string s1 = "00000000-0000-8000-8000-000000000001";
+  const std::string s4 = "00000000-0000-8000-8000-000000000004";
+  CHECK(map.ApplyHold("r", 26, {s4}, {}) == 1);  // local hold
+  CHECK(map.ApplyEnd("r", {s1}) == 1);            // local cancel: the database released s1 (the change's seat)
+  CHECK(map.ApplyHold("r", 27, {s1}, {s4}) == 0);  // the change, from Kafka, late: the reservation ended
+  CHECK(map.ApplyEnd("r", {s1}) == 0);             // the cancel, from Kafka
+  for (const auto& id : {s1, s4}) CHECK(map.StatusOf(id) == SeatStatus::kAvailable);
+  CHECK(map.Grades()[0].available == 2);
+  CHECK(map.Grades()[1].available == 2);
+
+  // Across reservations: r2's hold of a seat arrives before r1's release of it.
+  CHECK(map.ApplyHold("r1", 30, {s1}, {}) == 1);
+  CHECK(map.ApplyHold("r2", 31, {s1}, {}) == 0);
+  CHECK(map.ApplyEnd("r1", {s1}) == 0);
+  CHECK(map.StatusOf(s1) == SeatStatus::kHeld);
+  CHECK(map.ApplyEnd("r2", {s1}) == 1);
+  CHECK(map.StatusOf(s1) == SeatStatus::kAvailable);
+}
+
+TEST_CASE("catalog seat map: a seat sold as loaded is its reservation's until that reservation ends") {
+  auto seats = Seats(2);
+  seats[0].status = SeatStatus::kSold;
+  seats[0].reservation_id = "r0";
+  EventSeatMap map("e", seats, 1, "i");
+  CHECK(map.StatusOf(seats[0].seat_id) == SeatStatus::kSold);
+  CHECK(map.Grades()[0].available == 0);
+  CHECK(map.ApplyHold("r0", 5, {seats[0].seat_id}, {}) == 0);  // its old hold, late
+  CHECK(map.ApplyHold("r1", 6, {seats[0].seat_id}, {}) == 0);  // a stray claim: still SOLD
+  CHECK(map.ApplyEnd("r0", {seats[0].seat_id}) == 1);          // refunded
+  CHECK(map.StatusOf(seats[0].seat_id) == SeatStatus::kHeld);  // r1 still claims it
+  CHECK(map.ApplyEnd("r1", {}) == 1);
+  CHECK(map.StatusOf(seats[0].seat_id) == SeatStatus::kAvailable);
+  CHECK(map.Grades()[0].available == 1);
+}
+
+namespace {
+
+// One reservation-module change, as the feed and Kafka deliver it.
+struct FeedChange {
+  enum Kind { kHold, kSell, kEnd } kind = kHold;
+  std::string reservation;
+  std::int64_t fence = 0;
+  std::vector<std::string> seats;     // full set (hold, sell) or the database's released ids (end)
+  std::vector<std::string> released;  // hold only
+  int origin = 0;                     // the instance that made it (applies it locally, too)
+};
+
+void Deliver(EventSeatMap& map, const FeedChange& c) {
+  switch (c.kind) {
+    case FeedChange::kHold:
+      map.ApplyHold(c.reservation, c.fence, c.seats, c.released);
+      break;
+    case FeedChange::kSell:
+      map.ApplySell(c.reservation, c.seats);
+      break;
+    case FeedChange::kEnd:
+      map.ApplyEnd(c.reservation, c.seats);
+      break;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("catalog seat map: property: every instance converges on the truth, whatever the delivery order") {
+  // The truth is what the reservation database holds after a random history
+  // of holds, seat changes, sales and ends by two instances. Each instance's
+  // map gets its own changes at once (in the order they happened, possibly
+  // behind or ahead of Kafka) and every change from Kafka: one reservation's
+  // in order, different reservations' interleaved at random, some twice.
+  // Whatever the interleaving, each map ends equal to the truth.
+  constexpr int kSeats = 5;
+  const auto records = Seats(kSeats);
+  std::vector<std::string> ids;
+  for (const auto& r : records) ids.push_back(r.seat_id);
+  std::uint64_t seed = 0x5eedULL;
+  if (const char* env = std::getenv("TICKETD_SEATMAP_SEED")) seed = std::strtoull(env, nullptr, 10);
+  for (int round = 0; round < 3000; ++round) {
+    const auto round_seed = seed + static_cast<std::uint64_t>(round);
+    std::mt19937_64 rng(round_seed);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    // Truth: per seat, the live reservation holding it and whether it is sold.
+    std::vector<std::string> owner(kSeats);
+    std::vector<bool> sold(kSeats, false);
+    auto initial = records;
+    if (rng() % 2 == 0) {  // a seat sold before the map was loaded
+      initial[0].status = SeatStatus::kSold;
+      initial[0].reservation_id = "pre";
+      owner[0] = "pre";
+      sold[0] = true;
+    }
+    std::map<std::string, std::vector<std::size_t>> live;  // pending holds: reservation → seat indexes
+    std::map<std::string, std::vector<std::size_t>> bought;
+    if (sold[0]) bought["pre"] = {0};
+    std::int64_t fence = 100;
+    int next_reservation = 0;
+    std::vector<FeedChange> history;
+    auto names = [&](const std::vector<std::size_t>& v) {
+      std::vector<std::string> out;
+      for (const auto i : v) out.push_back(ids[i]);
+      return out;
+    };
+    for (int step = 0; step < 14; ++step) {
+      const int origin = static_cast<int>(rng() % 2);
+      std::vector<std::size_t> free;
+      for (std::size_t i = 0; i < kSeats; ++i)
+        if (owner[i].empty()) free.push_back(i);
+      const auto op = rng() % 5;
+      if (op == 0 && !free.empty()) {  // a new hold of 1-2 free seats
+        const auto r = "r" + std::to_string(next_reservation++);
+        std::vector<std::size_t> seats{free[pick(free.size())]};
+        if (free.size() > 1 && rng() % 2 == 0) {
+          const auto other = free[pick(free.size())];
+          if (other != seats[0]) seats.push_back(other);
+        }
+        for (const auto i : seats) owner[i] = r;
+        live[r] = seats;
+        history.push_back({FeedChange::kHold, r, ++fence, names(seats), {}, origin});
+      } else if (op == 1 && !live.empty() && !free.empty()) {  // a seat change: swap one seat for a free one
+        auto it = live.begin();
+        std::advance(it, static_cast<long>(pick(live.size())));
+        auto& seats = it->second;
+        const auto out = pick(seats.size());
+        const auto in = free[pick(free.size())];
+        const auto gone = seats[out];
+        owner[gone].clear();
+        owner[in] = it->first;
+        seats[out] = in;
+        history.push_back({FeedChange::kHold, it->first, ++fence, names(seats), names({gone}), origin});
+      } else if (op == 2 && !live.empty()) {  // confirmed
+        auto it = live.begin();
+        std::advance(it, static_cast<long>(pick(live.size())));
+        for (const auto i : it->second) sold[i] = true;
+        history.push_back({FeedChange::kSell, it->first, 0, names(it->second), {}, origin});
+        bought[it->first] = it->second;
+        live.erase(it);
+      } else if (op == 3 && (!live.empty() || !bought.empty())) {  // ended: released, expired, refunded
+        auto& from = (!bought.empty() && (live.empty() || rng() % 2 == 0)) ? bought : live;
+        auto it = from.begin();
+        std::advance(it, static_cast<long>(pick(from.size())));
+        for (const auto i : it->second) {
+          owner[i].clear();
+          sold[i] = false;
+        }
+        history.push_back({FeedChange::kEnd, it->first, 0, names(it->second), {}, origin});
+        from.erase(it);
+      }
+    }
+    for (int instance = 0; instance < 2; ++instance) {
+      // Kafka: per reservation in order; a random reservation's next change each time.
+      std::map<std::string, std::deque<const FeedChange*>> partitions;
+      std::vector<const FeedChange*> local;
+      for (const auto& c : history) {
+        partitions[c.reservation].push_back(&c);
+        if (c.origin == instance) local.push_back(&c);
+      }
+      std::vector<const FeedChange*> order;
+      std::size_t next_local = 0;
+      while (!partitions.empty() || next_local < local.size()) {
+        if (next_local < local.size() && (partitions.empty() || rng() % 3 == 0)) {
+          order.push_back(local[next_local++]);
+          continue;
+        }
+        auto it = partitions.begin();
+        std::advance(it, static_cast<long>(pick(partitions.size())));
+        order.push_back(it->second.front());
+        if (rng() % 8 == 0) order.push_back(it->second.front());  // redelivered
+        it->second.pop_front();
+        if (it->second.empty()) partitions.erase(it);
+      }
+      EventSeatMap map("e", initial, 1, "i");
+      for (const auto* c : order) Deliver(map, *c);
+      std::int64_t available = 0;
+      for (std::size_t i = 0; i < kSeats; ++i) {
+        const auto want = sold[i] ? SeatStatus::kSold : owner[i].empty() ? SeatStatus::kAvailable : SeatStatus::kHeld;
+        INFO("seed " << round_seed << " (TICKETD_SEATMAP_SEED), instance " << instance << ", seat " << i);
+        REQUIRE(std::string(ToString(map.StatusOf(ids[i]))) == std::string(ToString(want)));
+        if (want == SeatStatus::kAvailable) ++available;
+      }
+      const auto grades = map.Grades();
+      INFO("seed " << round_seed);
+      REQUIRE(grades[0].available + grades[1].available == available);
+    }
+  }
+}
+
 TEST_CASE("catalog seat map: holds, releases, sales and refunds follow the owner rules") {
   EventSeatMap map("11111111-1111-4111-8111-111111111111", Seats(10), 1000, "inst");
   const std::string s1 = "00000000-0000-8000-8000-000000000001";
   const std::string s2 = "00000000-0000-8000-8000-000000000002";
   CHECK(map.version() == 1000);
-  CHECK(map.Apply(EventSeatMap::Change::kHold, "r1", {s1, s2}) == 2);
+  CHECK(map.ApplyHold("r1", 1, {s1, s2}, {}) == 2);
   CHECK(map.version() == 1001);
   CHECK(map.StatusOf(s1) == SeatStatus::kHeld);
-  // A second hold of a held seat, or a release by someone else, changes nothing.
-  CHECK(map.Apply(EventSeatMap::Change::kHold, "r2", {s1}) == 0);
-  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r2", {s1}) == 0);
+  // Another reservation's claim on a held seat, or its end, changes nothing shown.
+  CHECK(map.ApplyHold("r2", 2, {s1}, {}) == 0);
+  CHECK(map.ApplyEnd("r2", {s1}) == 0);
+  CHECK(map.StatusOf(s1) == SeatStatus::kHeld);
   CHECK(map.version() == 1001);
-  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r1", {s2}) == 1);
+  CHECK(map.ApplyHold("r1", 3, {s1}, {s2}) == 1);
   CHECK(map.StatusOf(s2) == SeatStatus::kAvailable);
-  CHECK(map.Apply(EventSeatMap::Change::kSell, "r1", {s1}) == 1);
+  CHECK(map.ApplySell("r1", {s1}) == 1);
   CHECK(map.StatusOf(s1) == SeatStatus::kSold);
-  // A late release of the old hold never frees a sold seat; nor does another reservation's refund.
-  CHECK(map.Apply(EventSeatMap::Change::kRelease, "r1", {s1}) == 0);
-  CHECK(map.Apply(EventSeatMap::Change::kUnsell, "r9", {s1}) == 0);
+  // A late hold of the old seats never frees or re-holds a sold seat; nor does another reservation's refund.
+  CHECK(map.ApplyHold("r1", 1, {s1, s2}, {}) == 0);
+  CHECK(map.ApplyEnd("r9", {s1}) == 0);
   CHECK(map.StatusOf(s1) == SeatStatus::kSold);
-  CHECK(map.Apply(EventSeatMap::Change::kUnsell, "r1", {s1}) == 1);
+  CHECK(map.StatusOf(s2) == SeatStatus::kAvailable);
+  CHECK(map.ApplyEnd("r1", {s1}) == 1);
   CHECK(map.StatusOf(s1) == SeatStatus::kAvailable);
   // Unknown seat ids are ignored.
-  CHECK(map.Apply(EventSeatMap::Change::kHold, "r3", {"nope"}) == 0);
+  CHECK(map.ApplyHold("r3", 4, {"nope"}, {}) == 0);
   const auto grades = map.Grades();
   REQUIRE(grades.size() == 2);
   CHECK(grades[0].grade == "VIP");
@@ -225,7 +421,7 @@ TEST_CASE("catalog seat map: rendering is valid JSON, cached per version, and gz
   CHECK(first.at("price").as_int64() == 150000);
   CHECK(doc.at("grades").as_array()[1].as_object().at("available").as_int64() == 1500);
 
-  map.Apply(EventSeatMap::Change::kHold, "r1", {"00000000-0000-8000-8000-000000000001"});
+  map.ApplyHold("r1", 1, {"00000000-0000-8000-8000-000000000001"}, {});
   const auto r2 = map.Render();
   CHECK(r2->version == 6);
   CHECK(r2->etag != r1->etag);

@@ -90,21 +90,24 @@ class CatalogReader {
   virtual SeatResolution ResolveSeats(const std::string& event_id, const std::vector<std::string>& seat_ids) = 0;
 };
 
-/// Live seat-state updates from the reservation module. Idempotent; a change
-/// carrying a reservation id that does not own the seat's current state is
-/// ignored (a late release of an old hold never frees a newer one).
+/// Live seat-state updates from the reservation module. Idempotent and
+/// order-free: each call states what one reservation now claims, so the same
+/// call twice, or calls of different reservations in any order, converge on
+/// the truth (a late release of an old hold never frees a newer one).
 class SeatMapFeed {
  public:
   virtual ~SeatMapFeed() = default;
   /// A hold or seat change of `reservation_id` at `fence` (the reservation's
-  /// fence after the change): `seat_ids` AVAILABLE → HELD, `released_seat_ids`
-  /// HELD by it → AVAILABLE. A change older than one already shown for the
-  /// reservation (a smaller fence), or after it ended, is ignored.
+  /// fence after the change): `seat_ids` is every seat it now holds (HELD);
+  /// seats it held before and not now (`released_seat_ids`) are no longer its.
+  /// A change older than one already shown for the reservation (a smaller
+  /// fence), or after it was sold or ended, is ignored.
   virtual void SeatsHeld(const std::string& event_id, const std::string& reservation_id, std::int64_t fence,
                          const std::vector<std::string>& seat_ids,
                          const std::vector<std::string>& released_seat_ids) = 0;
   /// The reservation ended (released, expired, cancelled, payment failed or
-  /// refunded): its seats → AVAILABLE, and no later change about it applies.
+  /// refunded): every seat it claims is no longer its (whatever `seat_ids`
+  /// says), and no later change about it applies.
   virtual void SeatsReleased(const std::string& event_id, const std::string& reservation_id,
                              const std::vector<std::string>& seat_ids) = 0;
 };
