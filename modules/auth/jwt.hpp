@@ -74,7 +74,8 @@ class JwtSigner {
   /// and payload {iss, sub, aud, role, jti, iat, exp}. `claims.issuer` and
   /// `claims.audience` may be left empty (the signer's are used). Throws
   /// std::invalid_argument when subject, role or jti is empty or not UTF-8, when issuer or
-  /// audience is set but differs from the signer's, or when expires_at <= issued_at;
+  /// audience is set but differs from the signer's, when expires_at <= issued_at,
+  /// or when the token would be longer than kMaxTokenBytes (Verify would refuse it);
   /// std::runtime_error if OpenSSL fails.
   [[nodiscard]] std::string Sign(const AccessClaims& claims) const;
 

@@ -159,9 +159,13 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
                                      in.user_id, in.payment_key);
     if (rows.empty()) return std::nullopt;
     const auto& r = rows[0];
+    const bool registered = r[18].as<bool>();
+    const bool recent = r[19].as<bool>();
     std::string state = r[2].as<std::string>() != in.reservation_id ? "mismatch"
-                        : (!r[18].as<bool>() && r[19].as<bool>()) ? "busy"
-                                                                  : "replay";
+                        : registered                                 ? "replay"
+                        : recent                                     ? "busy"
+                        : r[4].as<std::string>() == "PENDING"        ? "unregistered"
+                                                                     : "replay";
     return std::make_pair(ToJson(r, options_), state);
   });
   if (existing) {
@@ -169,6 +173,15 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
       Throw(422, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused", "This paymentKey was used for another reservation");
     }
     if (existing->second == "busy") Throw(409, "IDEMPOTENCY_IN_PROGRESS", "Request in progress", "This payment is still being started");
+    if (existing->second == "unregistered") {
+      // Its start was cut off between the row and the gateway (a crash, or
+      // Postgres down so the failed attempt could not be forgotten): the
+      // customer could never pay it. Finish the start now (pre-registering
+      // again is harmless at the gateway) instead of answering a payment that
+      // cannot be paid (chaos-50k: 4 customers stuck at the sandbox).
+      std::string pid(existing->first.at("paymentId").as_string());
+      co_return co_await FinishStart(std::move(pid), in, existing->first.at("amount").as_int64());
+    }
     co_return existing->first;
   }
 
@@ -235,7 +248,8 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
   }
   if (!pre_register_error.empty()) {
     // Nothing happened yet that the customer could have paid for: forget the
-    // attempt so the same paymentKey can be retried.
+    // attempt so the same paymentKey can be retried. (If this fails too, a
+    // replay of the paymentKey finishes the start: FinishStart.)
     co_await pool_.Transact([&](pqxx::work& tx) { tx.exec_params0("DELETE FROM payment.payments WHERE id = $1", id); });
     GatewayUnavailable(pre_register_error);
   }
@@ -245,6 +259,33 @@ boost::asio::awaitable<json::object> PaymentService::Create(CreateInput in) {
   std::string load_id = id;
   std::optional<std::string> owner = in.user_id;
   co_return co_await Load(std::move(load_id), std::move(owner));
+}
+
+boost::asio::awaitable<json::object> PaymentService::FinishStart(std::string payment_id, const CreateInput& in,
+                                                                 std::int64_t amount) {
+  // Only while the hold can still be paid: otherwise the payment is answered
+  // as it is and never becomes payable (nothing to refund later).
+  std::string rid = in.reservation_id;
+  const auto r = co_await reservations_.FindReservation(std::move(rid));
+  const bool payable = r && r->status == "PENDING" && r->hold_expires_at > std::chrono::system_clock::now();
+  if (payable) {
+    try {
+      std::string pid = payment_id;
+      std::string currency = "KRW";
+      co_await gateway_.PreRegister(std::move(pid), amount, std::move(currency));
+    } catch (const GatewayRejected& e) {
+      // ALREADY_PAID: it was registered and paid after all; the confirm step decides.
+      if (e.status() != 409) GatewayUnavailable(e.what());
+    } catch (const std::exception& e) {
+      GatewayUnavailable(e.what());  // the row stays: the next replay tries again
+    }
+    co_await pool_.Transact([&](pqxx::work& tx) {
+      tx.exec_params0("UPDATE payment.payments SET pre_registered = true, updated_at = now() WHERE id = $1 AND NOT pre_registered",
+                      payment_id);
+    });
+  }
+  std::optional<std::string> owner = in.user_id;
+  co_return co_await Load(std::move(payment_id), std::move(owner));
 }
 
 boost::asio::awaitable<json::object> PaymentService::Load(std::string payment_id, std::optional<std::string> owner) {

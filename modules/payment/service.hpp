@@ -54,7 +54,8 @@ class PaymentService {
                  catalog::CatalogReader& catalog, metrics::Registry* registry);
   ~PaymentService();
 
-  /// 201 body; a replay of the same paymentKey answers the payment as it is now.
+  /// 201 body; a replay of the same paymentKey answers the payment as it is
+  /// now, first finishing a start that was cut off before the gateway knew it.
   boost::asio::awaitable<boost::json::object> Create(CreateInput in);
   boost::asio::awaitable<boost::json::object> Confirm(std::string user_id, std::string payment_id);
   boost::asio::awaitable<boost::json::object> Get(std::string user_id, std::string payment_id);
@@ -93,6 +94,10 @@ class PaymentService {
   void Stop();
 
  private:
+  /// Pre-registers a payment whose start was cut off (row written, gateway
+  /// never told) while its hold is still payable; answers the payment.
+  boost::asio::awaitable<boost::json::object> FinishStart(std::string payment_id, const CreateInput& in,
+                                                          std::int64_t amount);
   struct RefundClaim {
     std::string payment_id;
     std::string reason;

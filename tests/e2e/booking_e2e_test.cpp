@@ -489,6 +489,49 @@ TEST_CASE("booking e2e: two payments for one hold — the loser's refund keeps t
   CHECK(shop.SeatStatus(seats[0]) == "SOLD");
 }
 
+TEST_CASE("booking e2e: a payment whose start was cut off before the gateway knew it is finished by the replay") {
+  // chaos-50k: the gateway failed during the start and Postgres was down for
+  // the cleanup, so the row stayed, never pre-registered; the replay of the
+  // paymentKey answered it, and the customer could not pay it at the sandbox.
+  Shop shop;
+  const auto alice = shop.Customer();
+  const auto seats = shop.Seats();
+  const auto hold = shop.Hold(alice, {seats[3]});
+  const std::string reservation = Str(hold, "reservationId");
+  const std::string key = NewUuid();
+  const std::string id = NewUuid();
+  {
+    pqxx::connection c(shop.db.url());
+    pqxx::work tx(c);
+    tx.exec_params0(
+        "INSERT INTO payment.payments (id, user_id, reservation_id, event_id, payment_key, amount, currency, order_name, "
+        "fence, gateway, status, pre_registered, created_at, updated_at) "
+        "SELECT $1, user_id, id, event_id, $2, total_amount, 'KRW', '1 seat', fence, 'sandbox', 'PENDING', false, "
+        "now() - interval '1 minute', now() - interval '1 minute' FROM reservation.reservations WHERE id = $3",
+        id, key, reservation);
+    tx.commit();
+  }
+  // Unknown at the gateway: not payable yet.
+  CHECK(shop.Pay(id, "4242424242424242", {{"webhook", false}}).result_int() == 404);
+  auto replay = shop.Call(bhttp::verb::post, "/payments", alice,
+                          json::serialize(json::object{{"reservationId", reservation}, {"paymentKey", key}}),
+                          {{"X-Queue-Token", Str(hold, "paymentToken")}});
+  REQUIRE_MESSAGE(replay.result_int() / 100 == 2, replay.body());
+  CHECK(Str(Body(replay), "paymentId") == id);
+  CHECK(Str(Body(replay), "status") == "PENDING");
+  CHECK(shop.Scalar("SELECT count(*) FROM payment.payments WHERE id = '" + id + "' AND pre_registered") == 1);
+  REQUIRE(shop.Pay(id, "4242424242424242", {{"webhook", false}}).result_int() == 200);
+  REQUIRE(Str(Body(shop.Call(bhttp::verb::post, "/payments/" + id + "/confirm", alice)), "status") == "SUCCESS");
+  CHECK(Eventually([&] { return shop.ReservationStatus(alice, reservation) == "CONFIRMED"; }));
+  CHECK(Eventually([&] { return shop.SeatStatus(seats[3]) == "SOLD"; }));
+  // A replay now answers the payment as it is; nothing is registered again.
+  auto again = shop.Call(bhttp::verb::post, "/payments", alice,
+                         json::serialize(json::object{{"reservationId", reservation}, {"paymentKey", key}}),
+                         {{"X-Queue-Token", Str(hold, "paymentToken")}});
+  REQUIRE_MESSAGE(again.result_int() / 100 == 2, again.body());
+  CHECK(Str(Body(again), "status") == "SUCCESS");
+}
+
 TEST_CASE("booking e2e: a declined second payment does not cancel the hold another payment is completing") {
   Shop shop;
   const auto alice = shop.Customer();

@@ -489,3 +489,32 @@ TEST_CASE("jwt: Sign refuses claims that are not UTF-8") {
   claims.expires_at = 1700000600;
   CHECK_THROWS_AS((void)signer.Sign(claims), std::invalid_argument);
 }
+
+TEST_CASE("jwt: Sign refuses claims that would make a token Verify refuses, and round-trips up to the limit") {
+  // fuzz_jwt: a subject of 1,000 NULs (each escaped to \u0000) signed into a
+  // 10 kB token that Verify refused as too long.
+  const ticketd::auth::JwtSigner signer({"k1", std::string(40, 'k')}, {}, "ticketd", "ticketd-api");
+  ticketd::auth::AccessClaims claims;
+  claims.role = "USER";
+  claims.jti = "jti-1";
+  claims.issued_at = 1700000000;
+  claims.expires_at = 1700000600;
+  claims.subject = std::string(1000, '\0');
+  CHECK_THROWS_AS((void)signer.Sign(claims), std::invalid_argument);
+  // Every length either signs a token that verifies with the same claims, or is refused.
+  bool refused_some = false;
+  for (std::size_t n = 1; n < 2000; n += 37) {
+    claims.subject = std::string(n, '\x01');
+    std::string token;
+    try {
+      token = signer.Sign(claims);
+    } catch (const std::invalid_argument&) {
+      refused_some = true;
+      continue;
+    }
+    const auto back = signer.Verify(token, 1700000000);
+    REQUIRE(back.has_value());
+    CHECK(back->subject == claims.subject);
+  }
+  CHECK(refused_some);
+}
