@@ -133,9 +133,14 @@ TEST_CASE("catalog: holds and releases through SeatMapFeed move the seat map and
   CHECK(f.Map().at("grades").as_array()[0].at("available").as_int64() == 8);
   feed.SeatsReleased(f.event_id, r2, {f.seats[0]});  // not the owner: ignored
   CHECK(f.StatusOf(0) == "HELD");
+  // The reservation ended: every seat it claims is free, whatever ids the end carries.
   feed.SeatsReleased(f.event_id, r1, {f.seats[0]});
   CHECK(f.StatusOf(0) == "AVAILABLE");
+  CHECK(f.StatusOf(1) == "AVAILABLE");
   CHECK(f.Map().at("version").as_int64() == v0 + 2);
+  const std::string r3 = "aaaaaaaa-0000-4000-8000-000000000003";
+  feed.SeatsHeld(f.event_id, r3, 2, {f.seats[1]}, {});
+  CHECK(f.StatusOf(1) == "HELD");
 
   // ResolveSeats answers from memory with live status, grade and price.
   catalog::CatalogReader& reader = *f.service;
