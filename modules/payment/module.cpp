@@ -70,13 +70,25 @@ PaymentModule::~PaymentModule() { Stop(); }
 
 void PaymentModule::AddRoutes(http::Router& router) {
   ticketd::payment::AddRoutes(router, *service_);
-  if (sandbox_) sandbox_->AddRoutes(router);
+  if (sandbox_) sandbox_->AddRoutes(router, "/sandbox/pg");
+}
+
+bool PaymentModule::AddSandboxRoutes(http::Router& router) {
+  if (!sandbox_) return false;
+  sandbox_->AddRoutes(router, "");
+  return true;
+}
+
+void PaymentModule::SetSandboxUrl(const std::string& url) {
+  if (!sandbox_) return;
+  sandbox_url_ = url;
+  gateway_->SetBaseUrl(url);
 }
 
 void PaymentModule::SetListeningPort(std::uint16_t port) {
   if (!sandbox_) return;
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
-  gateway_->SetBaseUrl(base + "/sandbox/pg");
+  if (sandbox_url_.empty()) gateway_->SetBaseUrl(base + "/sandbox/pg");
   sandbox_->SetWebhookUrl(base + "/api/v1/payments/webhooks/portone");
 }
 

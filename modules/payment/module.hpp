@@ -18,6 +18,7 @@ struct PaymentModuleOptions {
   std::string gateway = "sandbox";  // "sandbox" | "portone"
   PortOneOptions portone;           // base_url ignored for the sandbox (ticketd's own /sandbox/pg)
   SandboxOptions sandbox;
+  std::string sandbox_listen = "127.0.0.1:0";  // host:port of the sandbox's own listener (the app serves it)
 };
 
 class PaymentModule {
@@ -26,7 +27,14 @@ class PaymentModule {
                 queue::QueueTokens& tokens, catalog::CatalogReader& catalog, metrics::Registry* registry);
   ~PaymentModule();
   void AddRoutes(http::Router& router);
-  /// Once the server listens: the sandbox's base URL and webhook target are on this port.
+  /// PortOne's routes at the root, for the sandbox's own listener
+  /// (payment.sandbox_listen); false when the gateway is not the sandbox.
+  bool AddSandboxRoutes(http::Router& router);
+  /// The sandbox listener's base URL: the adapter calls it there, exactly as
+  /// it calls PortOne at its base URL.
+  void SetSandboxUrl(const std::string& url);
+  /// Once the server listens: the sandbox's webhook target is on this port;
+  /// without a sandbox listener the adapter calls /sandbox/pg here.
   void SetListeningPort(std::uint16_t port);
   void Start();
   void Stop();
@@ -39,6 +47,7 @@ class PaymentModule {
   db::Pool pool_;
   std::unique_ptr<PortOneGateway> gateway_;
   std::unique_ptr<SandboxGateway> sandbox_;
+  std::string sandbox_url_;
   std::unique_ptr<PaymentService> service_;
 };
 

@@ -267,6 +267,17 @@ payment::PaymentModuleOptions PaymentOptionsFrom(const config::Config& c) {
   o.sandbox.api_secret = c.String("payment.sandbox_api_secret");
   o.sandbox.store_id = c.String("payment.store_id");
   o.sandbox.webhook_secret = c.String("payment.webhook_secret");
+  o.sandbox.channel_key = c.String("payment.channel_key");
+  o.sandbox_listen = c.String("payment.sandbox_listen");
+  if (o.gateway == "sandbox") {
+    const auto colon = o.sandbox_listen.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < o.sandbox_listen.size() &&
+              o.sandbox_listen.size() - colon - 1 <= 5;
+    for (std::size_t i = colon + 1; ok && i < o.sandbox_listen.size(); ++i) ok = std::isdigit(static_cast<unsigned char>(o.sandbox_listen[i])) != 0;
+    if (!ok || std::stoi(o.sandbox_listen.substr(colon + 1)) > 65535) {
+      throw config::ConfigError("payment.sandbox_listen", "expected host:port, e.g. 127.0.0.1:8081 (port 0 picks one)");
+    }
+  }
   o.sandbox.stall = std::chrono::milliseconds(c.Int("payment.sandbox_stall_ms"));
   o.service.channel_key = c.String("payment.channel_key");
   o.service.webhook_secret = c.String("payment.webhook_secret");
@@ -620,6 +631,25 @@ int Serve(const config::Config& c) {
   server.Use(AuthMiddleware(auth_module.verifier()));
   server.Use(RateLimitMiddleware(edge_options));
   server_ptr = &server;
+  // The sandbox gateway's own listener: PortOne's routes at the root, so
+  // PortOne's server SDK (and our adapter) take its URL as the base URL.
+  http::Router sandbox_router;
+  metrics::Registry sandbox_registry;  // the stand-in's traffic is not ticketd's
+  http::ServerOptions sandbox_options;
+  std::unique_ptr<http::Server> sandbox_server;
+  if (const auto listen = c.String("payment.sandbox_listen");
+      c.String("payment.gateway") == "sandbox" && payment_module.AddSandboxRoutes(sandbox_router)) {
+    const auto colon = listen.rfind(':');
+    sandbox_options.host = listen.substr(0, colon);
+    if (sandbox_options.host.size() > 2 && sandbox_options.host.front() == '[') {
+      sandbox_options.host = sandbox_options.host.substr(1, sandbox_options.host.size() - 2);
+    }
+    sandbox_options.port = static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1)));
+    sandbox_options.io_threads = 1;
+    sandbox_options.max_connections = 1000;
+    sandbox_options.access_log = c.Bool("log.access_log");
+    sandbox_server = std::make_unique<http::Server>(sandbox_options, sandbox_router, sandbox_registry);
+  }
   auth_module.Start();
   seat_map_events.Start();  // before the maps load: what happens meanwhile reaches them
   catalog_module.Start();
@@ -630,6 +660,14 @@ int Serve(const config::Config& c) {
   for (auto& consumer : consumers) consumer->Start();
   try {
     server.Start();
+    if (sandbox_server) {
+      sandbox_server->Start();
+      std::string host = sandbox_options.host == "0.0.0.0" ? "127.0.0.1" : sandbox_options.host == "::" ? "::1" : sandbox_options.host;
+      if (host.find(':') != std::string::npos) host = "[" + host + "]";
+      const std::string url = "http://" + host + ":" + std::to_string(sandbox_server->port());
+      payment_module.SetSandboxUrl(url);
+      log::Info("sandbox gateway listening", {{"url", url}, {"port", sandbox_server->port()}});
+    }
   } catch (const std::exception& e) {
     log::Error("cannot start", {{"error", e.what()}});
     stop_migrator = true;
@@ -662,6 +700,10 @@ int Serve(const config::Config& c) {
                                              {"in_flight", server.InFlight()}});
   server.BeginDrain();
   const bool clean = server.Stop(std::chrono::milliseconds(c.Int("server.drain_timeout_ms")));
+  if (sandbox_server) {
+    sandbox_server->BeginDrain();
+    sandbox_server->Stop(std::chrono::milliseconds(2000));
+  }
   for (auto& consumer : consumers) consumer->Stop();
   seat_map_events.Stop();
   for (auto& relay : relays) relay->Stop();

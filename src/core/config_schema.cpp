@@ -212,7 +212,7 @@ std::vector<KeySpec> BuildSchema() {
 
   // payment
   keys.push_back(StringKey("payment", "gateway", "sandbox",
-                           "Payment gateway adapter: sandbox (served by ticketd under /sandbox/pg) or portone.",
+                           "Payment gateway adapter: sandbox (served by ticketd: payment.sandbox_listen, and /sandbox/pg) or portone.",
                            {"sandbox", "portone"}));
   keys.push_back(StringKey("payment", "portone_api_url", "https://api.portone.io", "PortOne V2 API base URL (gateway = portone)."));
   keys.push_back(SecretKey("payment", "portone_api_secret", "", "PortOne V2 API secret (gateway = portone)."));
@@ -222,6 +222,9 @@ std::vector<KeySpec> BuildSchema() {
                            "Standard Webhooks secret (whsec_…) of the webhook endpoint; the default is for the sandbox only."));
   keys.push_back(SecretKey("payment", "sandbox_api_secret", "sandbox-api-secret",
                            "The API secret the sandbox gateway expects (gateway = sandbox)."));
+  keys.push_back(StringKey("payment", "sandbox_listen", "127.0.0.1:0",
+                           "Sandbox: host:port of its own listener, PortOne's routes at the root (the base URL for "
+                           "PortOne's server SDK and for ticketd's adapter); port 0 picks one, logged at start."));
   keys.push_back(IntKey("payment", "gateway_timeout_ms", 10000, 100, 120000, "Budget of one gateway request."));
   keys.push_back(IntKey("payment", "breaker_window", 20, 2, 1000, "Gateway calls the circuit breaker looks at."));
   keys.push_back(IntKey("payment", "breaker_min_calls", 10, 1, 1000, "Calls in the window before the breaker may open."));

@@ -199,7 +199,8 @@ void CheckInput(Request& request) {
   if (!request.raw.body().empty()) {
     // Every ticketd request body is a JSON object: refused here for every
     // route, even those that ignore their body.
-    if (!IsJson(request.raw[beast_http::field::content_type])) {
+    const bool any_type = request.meta != nullptr && request.meta->json_any_content_type;
+    if (!any_type && !IsJson(request.raw[beast_http::field::content_type])) {
       throw ApiError(problems::Make(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type",
                                     "Request bodies must be application/json"));
     }

@@ -42,6 +42,9 @@ struct RouteMeta {
   /// Largest accepted request body in bytes; larger → 413 before reading it.
   /// Unset: the server's default (`server.body_limit_bytes`).
   std::optional<std::size_t> body_limit;
+  /// The body is JSON whatever its Content-Type says (the sandbox gateway:
+  /// PortOne's API, and so its server SDK, sends JSON as text/plain).
+  bool json_any_content_type = false;
 };
 
 /// The authenticated caller, filled by the auth middleware.
