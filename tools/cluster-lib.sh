@@ -30,6 +30,7 @@ cluster_instance_start() {
     (
       export TICKETD_SERVER_PORT=${cluster_ports[$i]}
       export TICKETD_EDGE_TRUSTED_PROXIES=127.0.0.1/32
+      export TICKETD_PAYMENT_SANDBOX_LISTEN=127.0.0.1:0  # each instance its own sandbox listener (a free port)
       if [ "$i" -gt 1 ]; then
         export TICKETD_KAFKA_BROKERS=$cluster_bootstrap
       else
