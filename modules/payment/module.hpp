@@ -18,7 +18,6 @@ struct PaymentModuleOptions {
   std::string gateway = "sandbox";  // "sandbox" | "portone"
   PortOneOptions portone;           // base_url ignored for the sandbox (ticketd's own /sandbox/pg)
   SandboxOptions sandbox;
-  std::string sandbox_listen = "127.0.0.1:0";  // host:port of the sandbox's own listener (the app serves it)
 };
 
 class PaymentModule {

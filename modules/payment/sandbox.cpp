@@ -151,6 +151,13 @@ json::object LoadPayment(pqxx::work& tx, const pqxx::row& row, const std::string
   return PaymentJson(row, channel_key, WebhooksJson(tx, row[0].as<std::string>()));
 }
 
+// A PortOne error decided inside a transaction, answered after it.
+struct Refusal {
+  int status;
+  const char* type;
+  const char* message;
+};
+
 bool ValidId(const std::string& id) {
   if (id.empty() || id.size() > 100) return false;
   for (const char c : id) {
@@ -375,7 +382,7 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
     const auto stall_ms = static_cast<std::int64_t>(options_.stall.count());
     const std::string amount_text = amount ? std::to_string(*amount) : std::string();
     struct Outcome {
-      int error = 0;
+      std::optional<Refusal> refused;
       std::string type;
       json::object payment;
       std::string transaction_id;
@@ -385,14 +392,14 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
       const auto rows = tx.exec_params("SELECT status FROM payment.sandbox_payments WHERE id = $1 FOR UPDATE", id);
       if (rows.empty()) {
         if (!amount) {
-          o.error = 404;
+          o.refused = Refusal{404, "PAYMENT_NOT_FOUND", "payment not found (pre-register it or give an amount)"};
           return o;
         }
         tx.exec_params0("INSERT INTO payment.sandbox_payments (id, store_id, transaction_id, status, total) "
                         "VALUES ($1, $2, $3, 'READY', $4)",
                         id, options_.store_id, NewUuid(), *amount);
       } else if (rows[0][0].as<std::string>() != "READY") {
-        o.error = 409;
+        o.refused = Refusal{409, "ALREADY_PAID", "payment already processed"};
         return o;
       }
       tx.exec_params0(std::string("UPDATE payment.sandbox_payments SET order_name = coalesce($2, "
@@ -420,8 +427,7 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
       o.transaction_id = row[2].as<std::string>();
       return o;
     });
-    if (outcome.error == 404) co_return PortOneError(404, "PAYMENT_NOT_FOUND", "payment not found (pre-register it or give an amount)");
-    if (outcome.error == 409) co_return PortOneError(409, "ALREADY_PAID", "payment already processed");
+    if (outcome.refused) co_return PortOneError(outcome.refused->status, outcome.refused->type, outcome.refused->message);
     if (webhook && !outcome.type.empty()) {
       auto ex = co_await asio::this_coro::executor;
       asio::co_spawn(ex, SendWebhook(outcome.type, id, outcome.transaction_id, {}), asio::detached);
@@ -453,7 +459,7 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
     if (!store.empty() && store != options_.store_id) co_return PortOneError(404, "PAYMENT_NOT_FOUND", "payment not found");
     if (amount && *amount <= 0) co_return PortOneError(400, "INVALID_REQUEST", "amount must be positive");
     struct Outcome {
-      int error = 0;
+      std::optional<Refusal> refused;
       std::string type;
       json::object cancellation;
       std::string transaction_id;
@@ -463,29 +469,30 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
       Outcome o;
       const auto rows = tx.exec_params("SELECT status, paid FROM payment.sandbox_payments WHERE id = $1 FOR UPDATE", id);
       if (rows.empty()) {
-        o.error = 404;
+        o.refused = Refusal{404, "PAYMENT_NOT_FOUND", "payment not found"};
         return o;
       }
       const auto status = rows[0][0].as<std::string>();
       if (status == "CANCELLED") {
-        o.error = 4091;
+        o.refused = Refusal{409, "PAYMENT_ALREADY_CANCELLED", "payment already cancelled"};
         return o;
       }
       if (status != "PAID") {
-        o.error = 4092;
+        o.refused = Refusal{409, "PAYMENT_NOT_PAID", "payment not paid"};
         return o;
       }
       const auto paid = rows[0][1].as<std::int64_t>();
       if (current_cancellable && *current_cancellable != paid) {
-        o.error = 4094;
+        o.refused = Refusal{409, "CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN", "currentCancellableAmount does not match"};
         return o;
       }
       if (amount && *amount > paid) {
-        o.error = 4093;
+        o.refused = Refusal{409, "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT", "amount exceeds the cancellable amount"};
         return o;
       }
       if (amount && *amount < paid) {
-        o.error = 4001;  // partial cancellation: not offered by the sandbox
+        // Partial cancellation: not offered by the sandbox.
+        o.refused = Refusal{400, "INVALID_REQUEST", "the sandbox cancels the whole amount only (omit amount)"};
         return o;
       }
       tx.exec_params0("UPDATE payment.sandbox_payments SET status = 'CANCELLED', cancelled = paid, cancelled_at = now(), "
@@ -506,18 +513,7 @@ void SandboxGateway::AddRoutes(http::Router& router, const std::string& prefix) 
       o.type = "Transaction.Cancelled";
       return o;
     });
-    if (outcome.error == 404) co_return PortOneError(404, "PAYMENT_NOT_FOUND", "payment not found");
-    if (outcome.error == 4091) co_return PortOneError(409, "PAYMENT_ALREADY_CANCELLED", "payment already cancelled");
-    if (outcome.error == 4092) co_return PortOneError(409, "PAYMENT_NOT_PAID", "payment not paid");
-    if (outcome.error == 4093) {
-      co_return PortOneError(409, "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT", "amount exceeds the cancellable amount");
-    }
-    if (outcome.error == 4094) {
-      co_return PortOneError(409, "CANCELLABLE_AMOUNT_CONSISTENCY_BROKEN", "currentCancellableAmount does not match");
-    }
-    if (outcome.error == 4001) {
-      co_return PortOneError(400, "INVALID_REQUEST", "the sandbox cancels the whole amount only (omit amount)");
-    }
+    if (outcome.refused) co_return PortOneError(outcome.refused->status, outcome.refused->type, outcome.refused->message);
     if (webhook) {
       auto ex = co_await asio::this_coro::executor;
       asio::co_spawn(ex, SendWebhook(outcome.type, id, outcome.transaction_id, outcome.cancellation_id), asio::detached);

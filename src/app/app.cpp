@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <optional>
 #include <fmt/format.h>
 #include <chrono>
 #include <fstream>
@@ -53,6 +54,27 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   o.body_timeout = std::chrono::milliseconds(c.Int("server.body_timeout_ms"));
   o.idle_timeout = std::chrono::milliseconds(c.Int("server.idle_timeout_ms"));
   o.write_timeout = std::chrono::milliseconds(c.Int("server.write_timeout_ms"));
+  o.access_log = c.Bool("log.access_log");
+  return o;
+}
+
+// The sandbox gateway's own listener (payment.sandbox_listen = host:port,
+// `[v6]:port` allowed); nullopt unless the gateway is the sandbox.
+std::optional<http::ServerOptions> SandboxServerOptionsFrom(const config::Config& c) {
+  if (c.String("payment.gateway") != "sandbox") return std::nullopt;
+  const auto listen = c.String("payment.sandbox_listen");
+  const auto colon = listen.rfind(':');
+  bool ok = colon != std::string::npos && colon > 0 && colon + 1 < listen.size() && listen.size() - colon - 1 <= 5;
+  for (std::size_t i = colon + 1; ok && i < listen.size(); ++i) ok = std::isdigit(static_cast<unsigned char>(listen[i])) != 0;
+  if (!ok || std::stoi(listen.substr(colon + 1)) > 65535) {
+    throw config::ConfigError("payment.sandbox_listen", "expected host:port, e.g. 127.0.0.1:8081 (port 0 picks one)");
+  }
+  http::ServerOptions o;
+  o.host = listen.substr(0, colon);
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  o.port = static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1)));
+  o.io_threads = 1;
+  o.max_connections = 1000;
   o.access_log = c.Bool("log.access_log");
   return o;
 }
@@ -268,16 +290,6 @@ payment::PaymentModuleOptions PaymentOptionsFrom(const config::Config& c) {
   o.sandbox.store_id = c.String("payment.store_id");
   o.sandbox.webhook_secret = c.String("payment.webhook_secret");
   o.sandbox.channel_key = c.String("payment.channel_key");
-  o.sandbox_listen = c.String("payment.sandbox_listen");
-  if (o.gateway == "sandbox") {
-    const auto colon = o.sandbox_listen.rfind(':');
-    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < o.sandbox_listen.size() &&
-              o.sandbox_listen.size() - colon - 1 <= 5;
-    for (std::size_t i = colon + 1; ok && i < o.sandbox_listen.size(); ++i) ok = std::isdigit(static_cast<unsigned char>(o.sandbox_listen[i])) != 0;
-    if (!ok || std::stoi(o.sandbox_listen.substr(colon + 1)) > 65535) {
-      throw config::ConfigError("payment.sandbox_listen", "expected host:port, e.g. 127.0.0.1:8081 (port 0 picks one)");
-    }
-  }
   o.sandbox.stall = std::chrono::milliseconds(c.Int("payment.sandbox_stall_ms"));
   o.service.channel_key = c.String("payment.channel_key");
   o.service.webhook_secret = c.String("payment.webhook_secret");
@@ -428,6 +440,7 @@ void ValidatePolicy(const config::Config& c) {
     }
   }
   (void)PaymentOptionsFrom(c);
+  (void)SandboxServerOptionsFrom(c);
 }
 
 int Migrate(const config::Config& c) {
@@ -635,20 +648,10 @@ int Serve(const config::Config& c) {
   // PortOne's server SDK (and our adapter) take its URL as the base URL.
   http::Router sandbox_router;
   metrics::Registry sandbox_registry;  // the stand-in's traffic is not ticketd's
-  http::ServerOptions sandbox_options;
+  const auto sandbox_options = SandboxServerOptionsFrom(c);
   std::unique_ptr<http::Server> sandbox_server;
-  if (const auto listen = c.String("payment.sandbox_listen");
-      c.String("payment.gateway") == "sandbox" && payment_module.AddSandboxRoutes(sandbox_router)) {
-    const auto colon = listen.rfind(':');
-    sandbox_options.host = listen.substr(0, colon);
-    if (sandbox_options.host.size() > 2 && sandbox_options.host.front() == '[') {
-      sandbox_options.host = sandbox_options.host.substr(1, sandbox_options.host.size() - 2);
-    }
-    sandbox_options.port = static_cast<std::uint16_t>(std::stoi(listen.substr(colon + 1)));
-    sandbox_options.io_threads = 1;
-    sandbox_options.max_connections = 1000;
-    sandbox_options.access_log = c.Bool("log.access_log");
-    sandbox_server = std::make_unique<http::Server>(sandbox_options, sandbox_router, sandbox_registry);
+  if (sandbox_options && payment_module.AddSandboxRoutes(sandbox_router)) {
+    sandbox_server = std::make_unique<http::Server>(*sandbox_options, sandbox_router, sandbox_registry);
   }
   auth_module.Start();
   seat_map_events.Start();  // before the maps load: what happens meanwhile reaches them
@@ -662,7 +665,7 @@ int Serve(const config::Config& c) {
     server.Start();
     if (sandbox_server) {
       sandbox_server->Start();
-      std::string host = sandbox_options.host == "0.0.0.0" ? "127.0.0.1" : sandbox_options.host == "::" ? "::1" : sandbox_options.host;
+      std::string host = sandbox_options->host == "0.0.0.0" ? "127.0.0.1" : sandbox_options->host == "::" ? "::1" : sandbox_options->host;
       if (host.find(':') != std::string::npos) host = "[" + host + "]";
       const std::string url = "http://" + host + ":" + std::to_string(sandbox_server->port());
       payment_module.SetSandboxUrl(url);
