@@ -158,6 +158,12 @@ async function main() {
   await call('metrics', 'GET', '/metrics', { expect: 200 });
   await call('openapiDocument', 'GET', api('/openapi.json'), { expect: 200 });
   await call('apiDocsPage', 'GET', '/docs', { expect: 200 });
+  const css = await call('apiDocsAsset', 'GET', '/docs/swagger-ui.css', { expect: 200 });
+  await call('apiDocsAsset', 'GET', '/docs/swagger-ui.css', { headers: { 'If-None-Match': css.headers.get('etag') }, expect: 304 });
+  await call('apiDocsAsset', 'GET', '/docs/swagger-ui-bundle.js?v=1', { expect: 200 });
+  await call('apiDocsAsset', 'GET', '/docs/swagger-initializer.js', { expect: 200 });
+  await call('apiDocsAsset', 'GET', '/docs/favicon-32x32.png', { expect: 200 });
+  await call('apiDocsAsset', 'GET', '/docs/swagger-ui.js.map', { expect: 404 });
 
   // auth: accounts
   const terms = (await call('listTerms', 'GET', api('/terms'), { expect: 200 })).body.items;
