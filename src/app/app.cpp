@@ -465,10 +465,28 @@ int Serve(const config::Config& c) {
     sigaddset(&signals, SIGUSR2);
   }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // From here on no I/O thread waits for stdout: a background thread writes
+  // the log (it inherits the signal mask), shedding access lines, never
+  // others, when it falls behind.
+  log::StartAsync();
+  struct StopLog {
+    ~StopLog() { log::StopAsync(); }
+  } stop_log;
 
   metrics::Registry registry;
   metrics::RegisterProcessMetrics(registry);
   registry.GetGauge("ticketd_build_info", "Build information", {{"version", TICKETD_VERSION_STRING}}).Set(1);
+  auto& log_dropped = registry.GetCounter("ticketd_log_dropped_total",
+                                          "Access log lines shed because the background log writer fell behind");
+  auto& log_queued = registry.GetGauge("ticketd_log_queued_lines", "Log lines waiting for the background log writer");
+  registry.OnCollect([&log_dropped, &log_queued, seen = std::make_shared<std::atomic<std::uint64_t>>(0)] {
+    const auto stats = log::GetStats();
+    log_queued.Set(static_cast<double>(stats.queued));
+    auto prev = seen->load();
+    while (stats.dropped > prev && !seen->compare_exchange_weak(prev, stats.dropped)) {
+    }
+    if (stats.dropped > prev) log_dropped.Inc(static_cast<double>(stats.dropped - prev));
+  });
 
   const auto migrations = db::EmbeddedMigrations();
   std::atomic<bool> migrated{!c.Bool("database.migrate_on_start")};

@@ -11,10 +11,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace ticketd::log {
 
@@ -109,8 +113,125 @@ std::string Serialize(const boost::json::object& line) {
 }
 }  // namespace
 
-void Write(Level level, std::string_view msg, boost::json::object fields) {
-  if (!Enabled(level)) return;
+// ---- the background writer ----
+
+struct AsyncWriter::State {
+  std::function<void(std::string_view)> out;
+  std::size_t shed_above = 0;
+  mutable std::mutex mu;
+  std::condition_variable wake;     // the writer waits for lines
+  std::condition_variable written;  // Flush waits for the writer
+  std::vector<std::string> queue;
+  std::uint64_t pushed = 0;   // lines queued so far (not the dropped ones)
+  std::uint64_t done = 0;     // lines handed to `out` so far
+  std::uint64_t dropped = 0;
+  bool stop = false;
+  std::thread thread;
+
+  void Run() {
+    std::vector<std::string> batch;
+    std::string chunk;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        wake.wait(lock, [&] { return stop || !queue.empty(); });
+        if (queue.empty()) return;  // stopping, and drained
+        batch.swap(queue);
+      }
+      // One write for everything that queued while the last one ran.
+      chunk.clear();
+      for (const auto& line : batch) {
+        chunk += line;
+        chunk += '\n';
+      }
+      out(chunk);
+      {
+        std::lock_guard lock(mu);
+        done += batch.size();
+      }
+      written.notify_all();
+      batch.clear();
+    }
+  }
+};
+
+AsyncWriter::AsyncWriter(std::function<void(std::string_view)> out, std::size_t shed_above) : state_(new State) {
+  state_->out = std::move(out);
+  state_->shed_above = shed_above;
+  state_->thread = std::thread([s = state_] { s->Run(); });
+}
+
+AsyncWriter::~AsyncWriter() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stop = true;
+  }
+  state_->wake.notify_one();
+  state_->thread.join();
+  delete state_;
+}
+
+void AsyncWriter::Push(std::string line, bool sheddable) {
+  bool was_empty = false;
+  {
+    std::lock_guard lock(state_->mu);
+    if (sheddable && state_->queue.size() >= state_->shed_above) {
+      ++state_->dropped;
+      return;
+    }
+    was_empty = state_->queue.empty();
+    state_->queue.push_back(std::move(line));
+    ++state_->pushed;
+  }
+  if (was_empty) state_->wake.notify_one();
+}
+
+void AsyncWriter::Flush() {
+  std::unique_lock lock(state_->mu);
+  const auto target = state_->pushed;
+  state_->written.wait(lock, [&] { return state_->done >= target; });
+}
+
+Stats AsyncWriter::GetStats() const {
+  std::lock_guard lock(state_->mu);
+  return Stats{state_->done, state_->dropped, state_->queue.size()};
+}
+
+namespace {
+
+std::atomic<std::uint64_t> g_inline_written{0};
+std::atomic<AsyncWriter*> g_async{nullptr};    // set while async
+std::atomic<AsyncWriter*> g_process{nullptr};  // the process's writer, once made
+
+/// `chunk` is one or more lines, each ending in '\n'.
+void Output(std::string_view chunk) {
+  std::lock_guard lock(SinkMutex());
+  if (const auto& sink = Sink()) {
+    while (!chunk.empty()) {
+      const auto nl = chunk.find('\n');
+      sink(chunk.substr(0, nl));
+      chunk.remove_prefix(nl == std::string_view::npos ? chunk.size() : nl + 1);
+    }
+    return;
+  }
+  std::fflush(stdout);  // keeps order with anything printed through stdio
+  WriteStdout(chunk);
+}
+
+/// The process's writer: made on the first StartAsync and never destroyed
+/// (a line may be logged from any thread until the process ends); exit
+/// flushes it.
+AsyncWriter& ProcessWriter(std::size_t shed_above) {
+  static AsyncWriter* writer = [shed_above] {
+    auto* w = new AsyncWriter(Output, shed_above);
+    g_process.store(w, std::memory_order_release);
+    std::atexit([] { g_process.load(std::memory_order_acquire)->Flush(); });
+    return w;
+  }();
+  return *writer;
+}
+
+std::string Format(Level level, std::string_view msg, boost::json::object& fields) {
   boost::json::object line(fields.storage());
   line.reserve(fields.size() + 3);
   line.emplace("ts", Timestamp(std::chrono::system_clock::now()));
@@ -118,19 +239,56 @@ void Write(Level level, std::string_view msg, boost::json::object fields) {
   line.emplace("msg", msg);
   // A field named ts/level/msg does not replace the envelope's.
   for (auto& field : fields) line.emplace(field.key(), std::move(field.value()));
-  std::string text = Serialize(line);
+  return Serialize(line);
+}
 
-  std::lock_guard lock(SinkMutex());
-  if (const auto& sink = Sink()) {
-    sink(text);
+void Emit(Level level, std::string text, bool sheddable) {
+  if (AsyncWriter* async = g_async.load(std::memory_order_acquire)) {
+    async->Push(std::move(text), sheddable);
+    // An error line is on stdout before the caller goes on (a crash right
+    // after it must not take it along).
+    if (level == Level::kError) async->Flush();
     return;
   }
   text += '\n';
-  std::fflush(stdout);  // keeps order with anything printed through stdio
-  WriteStdout(text);
+  Output(text);
+  g_inline_written.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void Write(Level level, std::string_view msg, boost::json::object fields) {
+  if (!Enabled(level)) return;
+  Emit(level, Format(level, msg, fields), false);
+}
+
+void Access(std::string_view msg, boost::json::object fields) {
+  if (!Enabled(Level::kInfo)) return;
+  Emit(Level::kInfo, Format(Level::kInfo, msg, fields), true);
+}
+
+void StartAsync(std::size_t shed_above) {
+  g_async.store(&ProcessWriter(shed_above), std::memory_order_release);
+}
+
+void StopAsync() {
+  AsyncWriter* async = g_async.exchange(nullptr, std::memory_order_acq_rel);
+  if (async != nullptr) async->Flush();
+}
+
+void Flush() {
+  if (AsyncWriter* writer = g_process.load(std::memory_order_acquire)) writer->Flush();
+}
+
+Stats GetStats() {
+  Stats out;
+  if (AsyncWriter* writer = g_process.load(std::memory_order_acquire)) out = writer->GetStats();
+  out.written += g_inline_written.load(std::memory_order_relaxed);
+  return out;
 }
 
 void SetSinkForTesting(std::function<void(std::string_view)> sink) {
+  Flush();
   std::lock_guard lock(SinkMutex());
   Sink() = std::move(sink);
 }

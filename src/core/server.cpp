@@ -559,7 +559,7 @@ void Server::Finish(const Request& request, Response& response, bool keep_alive)
                                {"duration_ms", std::round(seconds * 1e6) / 1e3},
                                {"client_ip", request.client_ip}};
     if (request.principal) fields["user_id"] = request.principal->user_id;
-    log::Info("request", std::move(fields));
+    log::Access("request", std::move(fields));
   }
 }
 

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -204,4 +205,119 @@ TEST_CASE("log: an empty sink restores stdout") {
   }
   // Goes to stdout now; must not crash or reach the old sink.
   log::Debug("below the default level, so not printed");
+}
+
+// ---- the background writer (log::StartAsync) ----
+
+namespace {
+std::vector<std::string> SplitLines(const std::vector<std::string>& chunks) {
+  std::vector<std::string> lines;
+  for (const auto& chunk : chunks) {
+    std::string_view rest(chunk);
+    while (!rest.empty()) {
+      const auto nl = rest.find('\n');
+      REQUIRE(nl != std::string_view::npos);  // every line ends in a newline
+      lines.emplace_back(rest.substr(0, nl));
+      rest.remove_prefix(nl + 1);
+    }
+  }
+  return lines;
+}
+}  // namespace
+
+TEST_CASE("log: the async writer keeps each thread's order and Flush waits for every line") {
+  std::mutex mu;
+  std::vector<std::string> chunks;
+  log::AsyncWriter writer([&](std::string_view chunk) {
+    std::lock_guard lock(mu);
+    chunks.emplace_back(chunk);
+  }, 1000);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&writer, t] {
+      for (int i = 0; i < 2000; ++i) writer.Push(std::to_string(t) + ":" + std::to_string(i), false);
+    });
+  }
+  for (auto& th : threads) th.join();
+  writer.Flush();
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(mu);
+    lines = SplitLines(chunks);
+  }
+  REQUIRE(lines.size() == 8000);  // none shed: only access lines may be
+  std::vector<int> next(4, 0);
+  for (const auto& line : lines) {
+    const int t = line[0] - '0';
+    CHECK(line == std::to_string(t) + ":" + std::to_string(next[static_cast<std::size_t>(t)]));
+    ++next[static_cast<std::size_t>(t)];
+  }
+  const auto stats = writer.GetStats();
+  CHECK(stats.written == 8000);
+  CHECK(stats.dropped == 0);
+  CHECK(stats.queued == 0);
+}
+
+TEST_CASE("log: a stalled output sheds access lines, keeps every other line, and never blocks Push") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool release = false;
+  std::vector<std::string> chunks;
+  log::AsyncWriter writer([&](std::string_view chunk) {
+    std::unique_lock lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });  // stdout stuck (a full pipe)
+    chunks.emplace_back(chunk);
+  }, 100);
+  writer.Push("first", false);
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return entered; }));
+  }
+  // The writer is inside the stuck write: the queue fills.
+  for (int i = 0; i < 130; ++i) writer.Push("access " + std::to_string(i), true);
+  for (int i = 0; i < 7; ++i) writer.Push("warn " + std::to_string(i), false);
+  auto stats = writer.GetStats();
+  CHECK(stats.dropped == 30);
+  CHECK(stats.queued == 107);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  writer.Flush();
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(mu);
+    lines = SplitLines(chunks);
+  }
+  REQUIRE(lines.size() == 1 + 100 + 7);
+  CHECK(lines[0] == "first");
+  CHECK(lines[100] == "access 99");
+  CHECK(lines[101] == "warn 0");
+  CHECK(lines[107] == "warn 6");
+  stats = writer.GetStats();
+  CHECK(stats.written == 108);
+  CHECK(stats.dropped == 30);
+}
+
+TEST_CASE("log: in async mode an error line is written before Write returns; StopAsync drains") {
+  CapturedLog captured;
+  log::StartAsync();
+  log::Error("db down", {{"attempt", 3}});
+  auto lines = captured.Lines();  // no Flush: the error line is already out
+  REQUIRE(lines.size() == 1);
+  CHECK(ParseLine(lines[0]).at("msg").as_string() == "db down");
+  for (int i = 0; i < 50; ++i) log::Access("request", {{"i", i}});
+  log::Info("last");
+  log::StopAsync();
+  lines = captured.Lines();
+  REQUIRE(lines.size() == 52);
+  CHECK(ParseLine(lines[50]).at("i").as_int64() == 49);
+  CHECK(ParseLine(lines[51]).at("msg").as_string() == "last");
+  // Inline again: a line is out when Write returns.
+  log::Info("inline");
+  CHECK(captured.Lines().size() == 53);
 }
