@@ -126,7 +126,11 @@ struct AsyncWriter::State {
   std::uint64_t done = 0;     // lines handed to `out` so far
   std::uint64_t dropped = 0;
   bool stop = false;
+  bool urgent = false;  // a line that must not wait for the batch, or a Flush
   std::thread thread;
+
+  static constexpr std::size_t kWakeAt = 1024;
+  static constexpr std::chrono::milliseconds kBatchWait{10};
 
   void Run() {
     std::vector<std::string> batch;
@@ -134,11 +138,18 @@ struct AsyncWriter::State {
     for (;;) {
       {
         std::unique_lock lock(mu);
-        wake.wait(lock, [&] { return stop || !queue.empty(); });
-        if (queue.empty()) return;  // stopping, and drained
+        // Access lines do not wake the writer one by one (a futex wake per
+        // request costs more than the write): it looks every kBatchWait, or
+        // at once for any other line, a Flush, or a full batch.
+        wake.wait_for(lock, kBatchWait, [&] { return stop || urgent || queue.size() >= kWakeAt; });
+        if (queue.empty()) {
+          if (stop) return;  // stopping, and drained
+          continue;
+        }
         batch.swap(queue);
+        urgent = false;
       }
-      // One write for everything that queued while the last one ran.
+      // One write for everything that queued since the last one.
       chunk.clear();
       for (const auto& line : batch) {
         chunk += line;
@@ -172,23 +183,27 @@ AsyncWriter::~AsyncWriter() {
 }
 
 void AsyncWriter::Push(std::string line, bool sheddable) {
-  bool was_empty = false;
+  bool wake = false;
   {
     std::lock_guard lock(state_->mu);
     if (sheddable && state_->queue.size() >= state_->shed_above) {
       ++state_->dropped;
       return;
     }
-    was_empty = state_->queue.empty();
     state_->queue.push_back(std::move(line));
     ++state_->pushed;
+    if (!sheddable) state_->urgent = true;
+    wake = !sheddable || state_->queue.size() == State::kWakeAt;
   }
-  if (was_empty) state_->wake.notify_one();
+  if (wake) state_->wake.notify_one();
 }
 
 void AsyncWriter::Flush() {
   std::unique_lock lock(state_->mu);
   const auto target = state_->pushed;
+  if (state_->done >= target) return;
+  state_->urgent = true;
+  state_->wake.notify_one();
   state_->written.wait(lock, [&] { return state_->done >= target; });
 }
 

@@ -303,7 +303,7 @@ TEST_CASE("log: a stalled output sheds access lines, keeps every other line, and
   CHECK(stats.dropped == 30);
 }
 
-TEST_CASE("log: in async mode an error line is written before Write returns; StopAsync drains") {
+TEST_CASE("log: in async mode an error line is written before Write returns, and StopAsync drains") {
   CapturedLog captured;
   log::StartAsync();
   log::Error("db down", {{"attempt", 3}});
