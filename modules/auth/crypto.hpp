@@ -3,8 +3,8 @@
 // digests and MACs, field encryption for personal data at rest, blind indexes
 // for looking up encrypted values, and argon2id password hashing.
 //
-// Backed by libsodium (base64, randomness, argon2id) and OpenSSL 3 (SHA-256,
-// HMAC, AES-256-GCM). Every free function and every const member function is
+// Backed by core's encodings, digests and MACs, libsodium (argon2id) and
+// OpenSSL 3 (AES-256-GCM). Every free function and every const member function is
 // thread-safe; the classes are immutable after construction.
 
 #include <cstddef>
@@ -14,40 +14,22 @@
 #include <string>
 #include <string_view>
 
+#include "ticketd/core/crypto.hpp"
+
 namespace ticketd::auth {
 
 // ---------------------------------------------------------------------------
-// Encodings
+// Encodings, randomness, digests, MACs: core's (include/ticketd/core/crypto.hpp)
 
-/// URL-safe base64 (RFC 4648 §5) without padding.
-std::string Base64UrlEncode(std::string_view bytes);
-/// Strict inverse of Base64UrlEncode: nullopt on padding, whitespace, any
-/// character outside [A-Za-z0-9_-], an impossible length, or non-zero unused
-/// trailing bits (so every byte string has exactly one accepted encoding).
-std::optional<std::string> Base64UrlDecode(std::string_view text);
-/// Standard base64 (RFC 4648 §4) with `=` padding.
-std::string Base64Encode(std::string_view bytes);
-/// Strict inverse of Base64Encode: padding is required, no whitespace, and
-/// non-zero unused trailing bits are rejected. nullopt on any violation.
-std::optional<std::string> Base64Decode(std::string_view text);
-
-// ---------------------------------------------------------------------------
-// Randomness, digests, MACs
-
-/// `n` bytes from the OS CSPRNG (libsodium randombytes_buf). Throws
-/// std::runtime_error only if libsodium cannot be initialised.
-std::string RandomBytes(std::size_t n);
-/// 256 random bits as base64url without padding (43 characters); for opaque
-/// tokens such as refresh tokens and session ids.
-std::string RandomToken();
-/// SHA-256 of `data` as 64 lower-case hex characters.
-std::string Sha256Hex(std::string_view data);
-/// HMAC-SHA256 of `data` under `key` (any length): 32 raw bytes.
-/// Throws std::runtime_error if OpenSSL fails.
-std::string HmacSha256(std::string_view key, std::string_view data);
-/// Equality whose running time does not depend on where the inputs differ.
-/// The lengths are compared first (lengths are not treated as secret).
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
+using crypto::Base64Decode;
+using crypto::Base64Encode;
+using crypto::Base64UrlDecode;
+using crypto::Base64UrlEncode;
+using crypto::ConstantTimeEquals;
+using crypto::HmacSha256;
+using crypto::RandomBytes;
+using crypto::RandomToken;
+using crypto::Sha256Hex;
 
 // ---------------------------------------------------------------------------
 // Field encryption

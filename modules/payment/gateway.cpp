@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "ticketd/core/crypto.hpp"
 #include "ticketd/core/log.hpp"
 
 namespace ticketd::payment {
@@ -213,48 +214,19 @@ std::optional<GatewayPayment> ParseGatewayPayment(const std::string& text) {
 
 // ---------------------------------------------------------------- webhooks
 
-std::string Base64Encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * text.size() / 4, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t len = static_cast<std::size_t>(n);
-  if (!text.empty() && text.back() == '=') --len;
-  if (text.size() > 1 && text[text.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
-
 namespace {
 
 std::string KeyOf(const std::string& secret) {
   std::string s = secret;
   if (s.starts_with("whsec_")) s = s.substr(6);
-  return Base64Decode(s).value_or(std::string());
-}
-
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), md, &len);
-  return std::string(reinterpret_cast<const char*>(md), len);
+  return crypto::Base64Decode(s).value_or(std::string());
 }
 
 }  // namespace
 
 std::string SignWebhook(const std::string& secret, const std::string& id, const std::string& timestamp,
                         const std::string& body) {
-  return "v1," + Base64Encode(Hmac(KeyOf(secret), id + "." + timestamp + "." + body));
+  return "v1," + crypto::Base64Encode(crypto::HmacSha256(KeyOf(secret), id + "." + timestamp + "." + body));
 }
 
 bool VerifyWebhook(const std::string& secret, const std::string& id, const std::string& timestamp,
@@ -269,7 +241,7 @@ bool VerifyWebhook(const std::string& secret, const std::string& id, const std::
   if (ts < now_seconds - tolerance_seconds || ts > now_seconds + tolerance_seconds) return false;
   const std::string key = KeyOf(secret);
   if (key.empty()) return false;
-  const std::string expected = Base64Encode(Hmac(key, id + "." + timestamp + "." + body));
+  const std::string expected = crypto::Base64Encode(crypto::HmacSha256(key, id + "." + timestamp + "." + body));
   std::size_t start = 0;
   bool ok = false;
   while (start < signature_header.size()) {
@@ -279,7 +251,7 @@ bool VerifyWebhook(const std::string& secret, const std::string& id, const std::
     if (entry.starts_with("v1,")) {
       const std::string sig = entry.substr(3);
       // Constant time over equal lengths; every entry is checked.
-      if (sig.size() == expected.size() && CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) == 0) ok = true;
+      if (crypto::ConstantTimeEquals(sig, expected)) ok = true;
     }
     start = end + 1;
   }

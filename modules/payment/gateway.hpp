@@ -144,7 +144,4 @@ bool VerifyWebhook(const std::string& secret, const std::string& id, const std::
                    const std::string& body, const std::string& signature_header, std::int64_t now_seconds,
                    std::int64_t tolerance_seconds = 300);
 
-std::string Base64Encode(std::string_view data);
-std::optional<std::string> Base64Decode(std::string_view text);
-
 }  // namespace ticketd::payment

@@ -1,7 +1,6 @@
 #include "queue/service.hpp"
 
 #include <malloc.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
@@ -16,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "ticketd/core/crypto.hpp"
 #include "ticketd/core/error.hpp"
 #include "ticketd/core/ids.hpp"
 #include "ticketd/core/log.hpp"
@@ -46,43 +46,8 @@ constexpr std::size_t kTokenChars = 43;  // base64url of 32 bytes, no padding
 
 // ---- tokens ----
 
-std::string Base64Url(const unsigned char* data, std::size_t n) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    acc = (acc << 8) | data[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
-
 std::string NewToken(std::string_view prefix) {
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("RAND_bytes failed");
-  return std::string(prefix) + Base64Url(bytes, sizeof bytes);
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("EVP_Digest failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xF]);
-  }
-  return out;
+  return std::string(prefix) + crypto::RandomToken();
 }
 
 bool WellFormedToken(std::string_view token, std::string_view prefix) {
@@ -793,7 +758,7 @@ boost::asio::awaitable<void> QueueService::Leave(std::string event_id, std::stri
     auto e = ParseEntry(r[0]);
     if (e && !e->token.empty()) {
       tx.exec_params0("UPDATE queue.tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
-                      Sha256Hex(e->token));
+                      crypto::Sha256Hex(e->token));
     }
     return e;
   };
@@ -1304,7 +1269,7 @@ std::int64_t QueueService::TickRoom(pqxx::connection& conn, const std::string& e
       std::vector<std::string> hashes;
       for (std::size_t i = 0; i < users.size(); ++i) {
         tokens.push_back(NewToken("qr_"));
-        hashes.push_back(Sha256Hex(tokens.back()));
+        hashes.push_back(crypto::Sha256Hex(tokens.back()));
       }
       const auto ttl = static_cast<std::int64_t>(s.token_ttl_seconds);
       tx.exec_params0("UPDATE queue.entries e SET status = 'ADMITTED', admitted_at = now(), token = v.t, "
@@ -1538,7 +1503,7 @@ std::string Lower(std::string s) {
 boost::asio::awaitable<TokenCheck> QueueService::ValidateReservationToken(std::string token, std::string user_id,
                                                                           std::string event_id) {
   if (!WellFormedToken(token, "qr_")) co_return TokenCheck::kInvalid;
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = crypto::Sha256Hex(token);
   auto read = [&](pqxx::work& tx) { return ReadToken(tx, hash); };
   const auto row = co_await pool_.Transact(std::move(read));
   if (event_id.empty()) co_return TokenCheck::kWrongEvent;
@@ -1551,7 +1516,7 @@ boost::asio::awaitable<std::string> QueueService::IssuePaymentToken(std::string 
     throw std::invalid_argument("queue: IssuePaymentToken needs a user id, an event id and a reservation id");
   }
   std::string token = NewToken("qp_");
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = crypto::Sha256Hex(token);
   const auto seconds = static_cast<std::int64_t>(ttl.count());
   auto work = [&](pqxx::work& tx) {
     db::ExecPrepared(tx,
@@ -1566,7 +1531,7 @@ boost::asio::awaitable<std::string> QueueService::IssuePaymentToken(std::string 
 boost::asio::awaitable<TokenCheck> QueueService::ValidatePaymentToken(std::string token, std::string user_id,
                                                                       std::string reservation_id) {
   if (!WellFormedToken(token, "qp_")) co_return TokenCheck::kInvalid;
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = crypto::Sha256Hex(token);
   auto read = [&](pqxx::work& tx) { return ReadToken(tx, hash); };
   const auto row = co_await pool_.Transact(std::move(read));
   if (reservation_id.empty()) co_return TokenCheck::kWrongEvent;
@@ -1577,7 +1542,7 @@ boost::asio::awaitable<TokenCheck> QueueService::Consume(std::string token, std:
   const bool reservation = WellFormedToken(token, "qr_");
   if (!reservation && !WellFormedToken(token, "qp_")) co_return TokenCheck::kInvalid;
   if (!IsUuid(user_id)) co_return TokenCheck::kWrongUser;
-  const std::string hash = Sha256Hex(token);
+  const std::string hash = crypto::Sha256Hex(token);
   struct Result {
     TokenCheck check = TokenCheck::kInvalid;
     std::optional<EntryRow> entry;

@@ -1,12 +1,12 @@
 #include "reservation/service.hpp"
 
-#include <openssl/evp.h>
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
 
 #include <algorithm>
 #include <set>
 
+#include "ticketd/core/crypto.hpp"
 #include "ticketd/core/error.hpp"
 #include "ticketd/core/http.hpp"
 #include "ticketd/core/ids.hpp"
@@ -35,19 +35,6 @@ std::string Us(const std::string& column) { return "(extract(epoch from " + colu
 }
 
 [[noreturn]] void NotFound() { throw ApiError(problems::NotFound("Reservation not found")); }
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
 
 std::string UuidArray(const std::vector<std::string>& ids) {
   std::string out = "{";
@@ -402,7 +389,7 @@ boost::asio::awaitable<ReservationService::Resolved> ReservationService::Resolve
 // at all). A key that exists already — a retry, a concurrent duplicate, a
 // different body — goes through Idempotent() as before.
 boost::asio::awaitable<Answer> ReservationService::Hold(HoldInput in) {
-  const std::string hash = Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
+  const std::string hash = crypto::Sha256Hex("hold|" + in.event_id + "|" + UuidArray(in.seat_ids));
   const std::string op = "hold";
   std::optional<Answer> answer;
   bool claimed = false;  // the key is ours, DONE with the hold's answer, committed with the hold
@@ -819,7 +806,7 @@ boost::asio::awaitable<void> ReservationService::Release(std::string user_id, st
 boost::asio::awaitable<Answer> ReservationService::Cancel(std::string user_id, std::string reservation_id,
                                                           std::string request_id, std::string idempotency_key) {
   if (idempotency_key.empty()) co_return co_await CancelOnce(std::move(user_id), std::move(reservation_id));
-  std::string hash = Sha256Hex("cancel|" + reservation_id);
+  std::string hash = crypto::Sha256Hex("cancel|" + reservation_id);
   std::function<boost::asio::awaitable<Answer>()> work = [this, user_id,
                                                           reservation_id]() -> boost::asio::awaitable<Answer> {
     std::string u = user_id;

@@ -1,6 +1,6 @@
 #include "ticketd/core/migrate.hpp"
 
-#include <openssl/evp.h>
+#include "ticketd/core/crypto.hpp"
 
 #include <pqxx/pqxx>
 
@@ -21,21 +21,6 @@ namespace {
 
 // One key for every ticketd instance migrating this database.
 constexpr long long kMigrationLockKey = 0x7469636b65746431LL;  // "ticketd1"
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return out;
-}
 
 bool ValidModule(const std::string& module) {
   return !module.empty() && module.size() <= 40 &&
@@ -145,7 +130,7 @@ bool ParseFileName(const std::string& fname, int& version, std::string& name) {
 Migration MakeMigration(std::string module, int version, std::string name, std::string sql) {
   if (!ValidModule(module)) throw std::invalid_argument("invalid module name for migrations: " + module);
   Migration m{std::move(module), version, std::move(name), std::move(sql), {}};
-  m.checksum = Sha256Hex(m.sql);
+  m.checksum = crypto::Sha256Hex(m.sql);
   return m;
 }
 
