@@ -1,6 +1,7 @@
 // ticketd entry point: the command line. Exit codes are documented in
 // README.md and app/app.hpp.
 #include <CLI/CLI.hpp>
+#include <pqxx/pqxx>
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -14,9 +15,11 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include "app/app.hpp"
 #include "ticketd/core/config.hpp"
+#include "ticketd/core/error.hpp"
 #include "ticketd/core/log.hpp"
 
 namespace {
@@ -83,54 +86,105 @@ int Healthcheck(const ticketd::config::Config& config) {
   return ticketd::app::kExitFailure;
 }
 
+/// Runs one command and maps what it throws to the documented exit codes:
+/// a bad argument or configuration → 2, the database (libpqxx, or Postgres
+/// unreachable) → 3, anything
+/// else → `otherwise` (1 unless the command's failures are database failures
+/// by definition, as a migration's are).
+template <class Fn>
+int RunCommand(std::string_view failed, Fn&& fn, int otherwise = ticketd::app::kExitFailure) {
+  try {
+    return fn();
+  } catch (const ticketd::config::ConfigError& e) {
+    std::cerr << "ticketd: " << failed << ": invalid configuration: " << e.what() << "\n";
+    return ticketd::app::kExitConfig;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "ticketd: " << failed << ": " << e.what() << "\n";
+    return ticketd::app::kExitConfig;
+  } catch (const pqxx::failure& e) {
+    std::cerr << "ticketd: " << failed << ": database: " << e.what() << "\n";
+    return ticketd::app::kExitDatabase;
+  } catch (const ticketd::DependencyUnavailable& e) {  // the pools' "cannot connect"
+    std::cerr << "ticketd: " << failed << ": " << e.dependency() << " unavailable: " << e.what() << "\n";
+    return e.dependency() == "postgres" ? ticketd::app::kExitDatabase : otherwise;
+  } catch (const std::exception& e) {
+    std::cerr << "ticketd: " << failed << ": " << e.what() << "\n";
+    return otherwise;
+  }
+}
+
+/// A password from --password or --password-file (a file, or `-` for stdin:
+/// one line, without its newline). A password given on the command line is
+/// visible to every user of the host (ps, /proc), so the file forms are the
+/// ones to use.
+bool ReadPassword(std::string& password, const std::string& file) {
+  if (file.empty()) return !password.empty();
+  if (file == "-") {
+    std::getline(std::cin, password);
+  } else {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "ticketd: cannot read --password-file " << file << "\n";
+      return false;
+    }
+    std::getline(in, password);
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  return !password.empty();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"ticketd — concert ticketing backend (auth, catalog, queue, reservation, payment)", "ticketd"};
   cli.set_version_flag("--version", std::string("ticketd ") + TICKETD_VERSION_STRING);
   std::string config_path;
-  cli.add_option("-c,--config", config_path, "TOML config file (TICKETD_<SECTION>_<KEY> variables override it)")
-      ->check(CLI::ExistingFile);
-  auto* serve = cli.add_subcommand("serve", "Run the server (the default when no command is given)");
-  serve->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
-  auto* migrate = cli.add_subcommand("migrate", "Apply pending database migrations and exit");
-  migrate->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
-  auto* check = cli.add_subcommand("check-config", "Validate the configuration, print it (secrets masked) and exit");
-  check->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
-  auto* healthcheck = cli.add_subcommand("healthcheck", "GET /healthz on server.host:server.port; exit 0 when 200");
-  healthcheck->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  // Every command that reads the config takes -c/--config; TICKETD_CONFIG
+  // stands in when it is absent.
+  const auto with_config = [&config_path](CLI::App* command) {
+    command->add_option("-c,--config", config_path, "TOML config file (TICKETD_<SECTION>_<KEY> variables override it)")
+        ->check(CLI::ExistingFile);
+    return command;
+  };
+  with_config(&cli);
+  with_config(cli.add_subcommand("serve", "Run the server (the default when no command is given)"));
+  auto* migrate = with_config(cli.add_subcommand("migrate", "Apply pending database migrations and exit"));
+  auto* check =
+      with_config(cli.add_subcommand("check-config", "Validate the configuration, print it (secrets masked) and exit"));
+  auto* healthcheck =
+      with_config(cli.add_subcommand("healthcheck", "GET /healthz on server.host:server.port; exit 0 when 200"));
   auto* outbox = cli.add_subcommand("outbox", "Outbox operations");
-  auto* outbox_status = outbox->add_subcommand("status", "Backlog, oldest unpublished age and failures per module outbox");
-  outbox_status->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
+  auto* outbox_status =
+      with_config(outbox->add_subcommand("status", "Backlog, oldest unpublished age and failures per module outbox"));
   outbox->require_subcommand(1);
   auto* dlq = cli.add_subcommand("dlq", "Dead-letter topic operations");
-  auto* dlq_replay = dlq->add_subcommand("replay", "Re-publish a DLQ topic's messages to their original topics");
+  auto* dlq_replay =
+      with_config(dlq->add_subcommand("replay", "Re-publish a DLQ topic's messages to their original topics"));
   std::string dlq_topic;
   dlq_replay->add_option("-t,--topic", dlq_topic, "Dead-letter topic, e.g. dlq.payment")->required();
-  dlq_replay->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   dlq->require_subcommand(1);
   auto* admin = cli.add_subcommand("admin", "Administration");
-  auto* create_user = admin->add_subcommand("create-user", "Create an account (e.g. the first admin) without captcha/identity");
+  auto* create_user = with_config(
+      admin->add_subcommand("create-user", "Create an account (e.g. the first admin) without captcha/identity"));
   ticketd::app::UserSpec user{"", "", "", "", "USER"};
+  std::string password_file;
   create_user->add_option("--email", user.email, "Email")->required();
   create_user->add_option("--password", user.password, "Password (8-128 characters); prefer --password-file");
-  std::string password_file;
-  create_user->add_option("--password-file", password_file, "File holding the password")->check(CLI::ExistingFile);
+  create_user->add_option("--password-file", password_file, "File holding the password (first line), or - for stdin");
   create_user->add_option("--name", user.name, "Display name")->required();
   create_user->add_option("--phone", user.phone, "Phone number")->default_val("010-0000-0000");
   create_user->add_option("--role", user.role, "USER or ADMIN")->check(CLI::IsMember({"USER", "ADMIN", "user", "admin"}));
-  create_user->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   admin->require_subcommand(1);
-  auto* seed = cli.add_subcommand("seed", "Create the demo accounts of the dev config (development only)");
-  seed->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
-  auto* seed_users = cli.add_subcommand("seed-users", "Bulk benchmark accounts sharing one password (development only)");
+  auto* seed = with_config(cli.add_subcommand("seed", "Create the demo accounts of the dev config (development only)"));
+  auto* seed_users =
+      with_config(cli.add_subcommand("seed-users", "Bulk benchmark accounts sharing one password (development only)"));
   ticketd::app::SeedUsersSpec seed_spec;
   seed_users->add_option("--count", seed_spec.count, "How many accounts")->required()->check(CLI::Range(1, 1000000));
   seed_users->add_option("--prefix", seed_spec.prefix, "Emails are <prefix>-<i>@bench.test")->default_val("bench");
   seed_users->add_option("--first", seed_spec.first, "First i")->default_val(1)->check(CLI::NonNegativeNumber);
-  seed_users->add_option("--password", seed_spec.password, "The shared password (8-128 characters)")->required();
+  seed_users->add_option("--password", seed_spec.password, "The shared password (8-128 characters); prefer --password-file");
+  seed_users->add_option("--password-file", password_file, "File holding the password (first line), or - for stdin");
   seed_users->add_option("--tokens-out", seed_spec.tokens_out, "Write \"email access_token\" per line (a session per user)");
-  seed_users->add_option("-c,--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   cli.require_subcommand(0, 1);
   cli.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 invalid usage or configuration, 3 database or migration failure.");
@@ -179,67 +233,29 @@ int main(int argc, char** argv) {
     return ticketd::app::kExitOk;
   }
   if (create_user->parsed()) {
-    if (!password_file.empty()) {
-      std::ifstream in(password_file);
-      std::getline(in, user.password);
-    }
-    if (user.password.empty()) {
-      std::cerr << "ticketd: give --password or --password-file\n";
+    if (!ReadPassword(user.password, password_file)) {
+      std::cerr << "ticketd: admin create-user: give --password-file (or --password)\n";
       return ticketd::app::kExitConfig;
     }
     for (auto& ch : user.role) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    try {
-      return ticketd::app::CreateUser(config, user);
-    } catch (const std::invalid_argument& e) {
-      std::cerr << "ticketd: cannot create user: " << e.what() << "\n";
-      return ticketd::app::kExitConfig;
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: cannot create user: " << e.what() << "\n";
-      return ticketd::app::kExitDatabase;
-    }
+    return RunCommand("cannot create user", [&] { return ticketd::app::CreateUser(config, user); });
   }
-  if (seed->parsed()) {
-    try {
-      return ticketd::app::Seed(config);
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: seed failed: " << e.what() << "\n";
-      return ticketd::app::kExitDatabase;
-    }
-  }
+  if (seed->parsed()) return RunCommand("seed failed", [&] { return ticketd::app::Seed(config); });
   if (seed_users->parsed()) {
-    try {
-      return ticketd::app::SeedUsers(config, seed_spec);
-    } catch (const std::invalid_argument& e) {
-      std::cerr << "ticketd: seed-users: " << e.what() << "\n";
+    if (!ReadPassword(seed_spec.password, password_file)) {
+      std::cerr << "ticketd: seed-users: give --password-file (or --password)\n";
       return ticketd::app::kExitConfig;
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: seed-users failed: " << e.what() << "\n";
-      return ticketd::app::kExitDatabase;
     }
+    return RunCommand("seed-users failed", [&] { return ticketd::app::SeedUsers(config, seed_spec); });
   }
   if (outbox_status->parsed()) {
-    try {
-      return ticketd::app::OutboxStatus(config);
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: outbox status failed: " << e.what() << "\n";
-      return ticketd::app::kExitDatabase;
-    }
+    return RunCommand("outbox status failed", [&] { return ticketd::app::OutboxStatus(config); });
   }
   if (dlq_replay->parsed()) {
-    try {
-      return ticketd::app::DlqReplay(config, dlq_topic);
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: dlq replay failed: " << e.what() << "\n";
-      return ticketd::app::kExitFailure;
-    }
+    return RunCommand("dlq replay failed", [&] { return ticketd::app::DlqReplay(config, dlq_topic); });
   }
   if (migrate->parsed()) {
-    try {
-      return ticketd::app::Migrate(config);
-    } catch (const std::exception& e) {
-      std::cerr << "ticketd: migration failed: " << e.what() << "\n";
-      return ticketd::app::kExitDatabase;
-    }
+    return RunCommand("migration failed", [&] { return ticketd::app::Migrate(config); }, ticketd::app::kExitDatabase);
   }
   try {
     return ticketd::app::Serve(config);

@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -403,6 +406,74 @@ TEST_CASE("e2e: CLI exit codes and messages") {
   CHECK(rc == 2);
   CHECK(out.find("auth.jwt_secret") != std::string::npos);
   CHECK(out.find("listening") == std::string::npos);
+}
+
+TEST_CASE("e2e: CLI commands map failures to the documented exit codes, and passwords come from a file or stdin") {
+  // The database unreachable: 3, whatever the command.
+  auto unreachable = test::E2eEnv("postgresql://postgres@127.0.0.1:1/x");
+  unreachable["TICKETD_DATABASE_CONNECT_TIMEOUT_MS"] = "500";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"seed"}, {"outbox", "status"},
+        {"admin", "create-user", "--email", "ops@example.com", "--password", "ops-password-1", "--name", "Ops"}}) {
+    std::vector<std::string> command{TICKETD_BINARY};
+    command.insert(command.end(), args.begin(), args.end());
+    auto [rc, out] = test::RunCommand(command, unreachable);
+    CAPTURE(args[0]);
+    CAPTURE(out);
+    CHECK(rc == 3);
+  }
+
+  test::TempDatabase db;
+  const auto env = test::E2eEnv(db.url());
+  auto [rc, out] = test::RunCommand({TICKETD_BINARY, "migrate"}, env);
+  REQUIRE_MESSAGE(rc == 0, out);
+  // A bad argument: 2, and nothing is written.
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "admin", "create-user", "--email", "not-an-email", "--password",
+                                        "ops-password-1", "--name", "Ops"},
+                                       env);
+  CHECK_MESSAGE(rc == 2, out);
+  CHECK(out.find("invalid email") != std::string::npos);
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "seed-users", "--count", "2"}, env);  // no password
+  CHECK_MESSAGE(rc == 2, out);
+  CHECK(out.find("--password-file") != std::string::npos);
+  std::tie(rc, out) = test::RunCommand(
+      {"/bin/sh", "-c", std::string("printf 'short\\n' | '") + TICKETD_BINARY + "' seed-users --count 2 --password-file -"}, env);
+  CHECK_MESSAGE(rc == 2, out);
+  CHECK(out.find("8 to 128") != std::string::npos);
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "seed-users", "--count", "2", "--password-file", "/nonexistent/pw"}, env);
+  CHECK_MESSAGE(rc == 2, out);
+
+  // From stdin and from a file, and the accounts log in with that password.
+  std::tie(rc, out) = test::RunCommand(
+      {"/bin/sh", "-c",
+       std::string("printf 'stdin-password-1\\n' | '") + TICKETD_BINARY + "' seed-users --count 2 --prefix viastdin --password-file -"},
+      env);
+  CHECK_MESSAGE(rc == 0, out);
+  char path[] = "/tmp/ticketd-password-XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  const std::string secret = "file-password-1\n";
+  REQUIRE(write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()));
+  close(fd);
+  std::tie(rc, out) = test::RunCommand({TICKETD_BINARY, "admin", "create-user", "--email", "ops@example.com",
+                                        "--password-file", path, "--name", "Ops", "--role", "admin"},
+                                       env);
+  std::remove(path);
+  CHECK_MESSAGE(rc == 0, out);
+
+  test::TicketdProcess server({}, env);
+  const auto port = server.WaitListening();
+  REQUIRE(port != 0);
+  const auto login = [&](const std::string& email, const std::string& password) {
+    return test::Request(port, boost::beast::http::verb::post, "/api/v1/auth/login",
+                         boost::json::serialize(boost::json::object{
+                             {"email", email}, {"password", password}, {"captchaToken", "test-pass"}}))
+        .result_int();
+  };
+  CHECK(login("viastdin-1@bench.test", "stdin-password-1") == 200);
+  CHECK(login("viastdin-2@bench.test", "stdin-password-1") == 200);
+  CHECK(login("ops@example.com", "file-password-1") == 200);
+  CHECK(login("ops@example.com", "file-password-1\n") != 200);  // the newline was not part of it
 }
 
 TEST_CASE("e2e: migrate applies and reports through the real binary") {
