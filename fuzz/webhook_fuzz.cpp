@@ -3,11 +3,12 @@
 // what SignWebhook produced; Sign → Verify round-trips.
 #include "fuzz_util.hpp"
 #include "payment/gateway.hpp"
+#include "ticketd/core/crypto.hpp"
 
 using namespace ticketd;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string kSecret = "whsec_" + payment::Base64Encode(std::string(32, 's'));
+  static const std::string kSecret = "whsec_" + crypto::Base64Encode(std::string(32, 's'));
   constexpr std::int64_t kNow = 1700000000;
   std::string_view text = fuzz::AsText(data, size);
   std::string parts[3];
@@ -28,6 +29,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto sig = payment::SignWebhook(kSecret, id, ts, body);
     if (!payment::VerifyWebhook(kSecret, id, ts, body, header + " " + sig, kNow)) fuzz::Fail("round trip");
   }
-  (void)payment::Base64Decode(header);
+  (void)crypto::Base64Decode(header);
   return 0;
 }

@@ -12,6 +12,8 @@
 #include <tuple>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -237,25 +239,43 @@ void QueueService::RegisterMetrics(metrics::Registry& registry) {
   auto& streams = registry.GetGauge("ticketd_queue_streams", "Open waiting-room SSE streams on this instance");
   auto& leading = registry.GetGauge("ticketd_queue_rooms_led", "Rooms whose admission scheduler runs on this instance");
   // Per room (label event_id): the index is synced from Postgres, so every
-  // instance reports the whole room, not only its own users.
-  registry.OnCollect([this, &registry, &streams, &leading] {
+  // instance reports the whole room, not only its own users. A room that is
+  // gone (its sale over, nobody waiting or holding a token) has its series
+  // removed, so they do not pile up over the site's life.
+  auto reported = std::make_shared<std::pair<std::mutex, std::set<std::string>>>();
+  registry.OnCollect([this, &registry, &streams, &leading, reported] {
     std::vector<std::pair<std::string, std::shared_ptr<Room>>> rooms;
     {
       std::shared_lock lock(rooms_mu_);
       rooms.assign(rooms_.begin(), rooms_.end());
     }
+    std::set<std::string> now;
     for (const auto& [event_id, room] : rooms) {
       std::int64_t waiting = 0;
       std::int64_t admitted = 0;
+      std::int64_t sale_ends_micros = 0;
       {
         std::lock_guard lock(room->mu);
         waiting = room->index.waiting();
         admitted = room->index.admitted();
+        sale_ends_micros = room->row.sale_ends_micros;
       }
+      // Gone: the sale is over and nobody waits or holds a token.
+      if (sale_ends_micros != 0 && sale_ends_micros < NowMicros() && waiting == 0 && admitted == 0) continue;
       const metrics::Labels labels{{"event_id", event_id}};
       registry.GetGauge("ticketd_queue_waiting", "Users waiting, per room", labels).Set(static_cast<double>(waiting));
-      registry.GetGauge("ticketd_queue_admitted", "Users admitted holding an unused token, per room", labels)
+      registry.GetGauge("ticketd_queue_tokens_unused", "Users admitted holding an unused token, per room", labels)
           .Set(static_cast<double>(admitted));
+      now.insert(event_id);
+    }
+    {
+      std::lock_guard lock(reported->first);
+      for (const auto& gone : reported->second) {
+        if (now.contains(gone)) continue;
+        registry.Remove("ticketd_queue_waiting", {{"event_id", gone}});
+        registry.Remove("ticketd_queue_tokens_unused", {{"event_id", gone}});
+      }
+      reported->second = std::move(now);
     }
     streams.Set(static_cast<double>(streams_open_.load()));
     leading.Set(static_cast<double>(LeadEvents().size()));

@@ -1,6 +1,12 @@
 #include "ticketd/core/metrics.hpp"
 
 #include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <unistd.h>
 
@@ -10,103 +16,18 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <limits>
-#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace ticketd::metrics {
 
 namespace {
 
-void AtomicAdd(std::atomic<double>& target, double v) noexcept {
-  double current = target.load(std::memory_order_relaxed);
-  while (!target.compare_exchange_weak(current, current + v, std::memory_order_relaxed,
-                                       std::memory_order_relaxed)) {
-  }
-}
-
-// Prometheus spells the special values NaN, +Inf and -Inf; everything else is
-// the shortest representation that round-trips (3, 0.005, 1e+20).
-void AppendNumber(std::string& out, double v) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    fmt::format_to(std::back_inserter(out), "{}", v);
-  }
-}
-
-void AppendNumber(std::string& out, std::uint64_t v) { fmt::format_to(std::back_inserter(out), "{}", v); }
-
-void AppendEscapedLabelValue(std::string& out, std::string_view value) {
-  for (const char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
-void AppendEscapedHelp(std::string& out, std::string_view help) {
-  for (const char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
-// `{a="x",b="y"}` (nothing at all for no labels); `le`, when given, goes last.
-void AppendLabels(std::string& out, const Labels& labels, const std::string* le = nullptr) {
-  if (labels.empty() && le == nullptr) return;
-  out += '{';
-  bool first = true;
-  for (const auto& [name, value] : labels) {
-    if (!first) out += ',';
-    first = false;
-    out += name;
-    out += "=\"";
-    AppendEscapedLabelValue(out, value);
-    out += '"';
-  }
-  if (le != nullptr) {
-    if (!first) out += ',';
-    out += "le=\"";
-    out += *le;
-    out += '"';
-  }
-  out += '}';
-}
-
-void AppendSample(std::string& out, std::string_view name, std::string_view suffix, const Labels& labels,
-                  const std::string* le, auto value) {
-  out += name;
-  out += suffix;
-  AppendLabels(out, labels, le);
-  out += ' ';
-  AppendNumber(out, value);
-  out += '\n';
-}
+prometheus::Labels ToPrometheus(const Labels& labels) { return prometheus::Labels(labels.begin(), labels.end()); }
 
 std::string_view KindName(int kind) {
   switch (kind) {
@@ -119,40 +40,51 @@ std::string_view KindName(int kind) {
   }
 }
 
+// Sorted, without duplicates or a trailing +Inf (prometheus-cpp adds its own).
+std::vector<double> NormalBounds(std::vector<double> bounds) {
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  if (!bounds.empty() && std::isinf(bounds.back()) && bounds.back() > 0) bounds.pop_back();
+  return bounds;
+}
+
+// The exposition's HELP escaping (backslash and newline), which prometheus-cpp
+// 1.0.1's text serializer leaves to the caller (label values it escapes).
+std::string EscapeHelp(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (const char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-void Counter::Inc(double v) noexcept { AtomicAdd(value_, v); }
+void Counter::Inc(double v) noexcept { c_->Increment(v); }
+double Counter::Value() const noexcept { return c_->Value(); }
 
-void Gauge::Add(double v) noexcept { AtomicAdd(value_, v); }
+void Gauge::Set(double v) noexcept { g_->Set(v); }
+void Gauge::Add(double v) noexcept { g_->Increment(v); }
+double Gauge::Value() const noexcept { return g_->Value(); }
 
-Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
-  std::sort(bounds_.begin(), bounds_.end());
-  bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
-  if (!bounds_.empty() && std::isinf(bounds_.back()) && bounds_.back() > 0) bounds_.pop_back();
-  buckets_ = std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1);
-}
-
-void Histogram::Observe(double v) noexcept {
-  // Bucket i counts observations in (bounds_[i-1], bounds_[i]]; the last one is +Inf.
-  const auto index = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
-  buckets_[index].fetch_add(1, std::memory_order_relaxed);
-  AtomicAdd(sum_, v);
-  count_.fetch_add(1, std::memory_order_relaxed);
-}
+void Histogram::Observe(double v) noexcept { h_->Observe(v); }
 
 Histogram::Snapshot Histogram::Snap() const {
+  const auto collected = h_->Collect().histogram;
   Snapshot snap;
-  snap.bounds = bounds_;
-  snap.cumulative.reserve(bounds_.size() + 1);
-  std::uint64_t running = 0;
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
-    snap.cumulative.push_back(running);
+  for (const auto& bucket : collected.bucket) {
+    if (!std::isinf(bucket.upper_bound)) snap.bounds.push_back(bucket.upper_bound);
+    snap.cumulative.push_back(bucket.cumulative_count);
   }
-  snap.sum = sum_.load(std::memory_order_relaxed);
-  // The count is taken from the buckets, not count_, so that `_count` always
-  // equals the +Inf bucket even while other threads observe.
-  snap.count = running;
+  snap.sum = collected.sample_sum;
+  snap.count = collected.sample_count;
   return snap;
 }
 
@@ -160,68 +92,128 @@ std::vector<double> LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+struct Registry::Family {
+  Kind kind{};
+  prometheus::Family<prometheus::Counter>* counters = nullptr;
+  prometheus::Family<prometheus::Gauge>* gauges = nullptr;
+  prometheus::Family<prometheus::Histogram>* histograms = nullptr;
+  std::map<Labels, std::unique_ptr<Counter>> counter_series;
+  std::map<Labels, std::unique_ptr<Gauge>> gauge_series;
+  std::map<Labels, std::unique_ptr<Histogram>> histogram_series;
+};
+
+Registry::Registry() : registry_(std::make_shared<prometheus::Registry>()) {}
+Registry::~Registry() = default;
+
 Registry::Family& Registry::FamilyFor(const std::string& name, Kind kind, const std::string& help) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
-    it->second.kind = kind;
-    it->second.help = help;
-  } else if (it->second.kind != kind) {
+    try {
+      auto family = std::make_unique<Family>();
+      family->kind = kind;
+      switch (kind) {
+        case Kind::kCounter:
+          family->counters = &prometheus::BuildCounter().Name(name).Help(EscapeHelp(help)).Register(*registry_);
+          break;
+        case Kind::kGauge:
+          family->gauges = &prometheus::BuildGauge().Name(name).Help(EscapeHelp(help)).Register(*registry_);
+          break;
+        case Kind::kHistogram:
+          family->histograms = &prometheus::BuildHistogram().Name(name).Help(EscapeHelp(help)).Register(*registry_);
+          break;
+      }
+      it->second = std::move(family);
+    } catch (...) {
+      families_.erase(it);
+      throw;
+    }
+  } else if (it->second->kind != kind) {
     throw std::logic_error(fmt::format("metric {} is already registered as a {}, not a {}", name,
-                                       KindName(static_cast<int>(it->second.kind)),
+                                       KindName(static_cast<int>(it->second->kind)),
                                        KindName(static_cast<int>(kind))));
   }
-  return it->second;
+  return *it->second;
 }
 
 namespace {
 
 // The common path of Get*: a shared lock when the series exists, an exclusive
-// one to create it. `series_of` picks the family's map for the kind.
-template <typename T, typename SeriesOf, typename Make, typename Family, typename FamilyFor>
-T& GetOrCreate(std::shared_mutex& mu, const std::map<std::string, Family>& families, const std::string& name,
-               int kind, const Labels& labels, SeriesOf series_of, FamilyFor family_for, Make make) {
+// one to create it.
+template <typename T, typename Families, typename SeriesOf, typename Create>
+T& Lookup(std::shared_mutex& mu, const Families& families, const std::string& name, int kind, const Labels& labels,
+          SeriesOf series_of, Create create) {
   {
     std::shared_lock lock(mu);
-    if (const auto fam = families.find(name); fam != families.end()) {
-      if (static_cast<int>(fam->second.kind) == kind) {
-        const auto& series = series_of(fam->second);
-        if (const auto it = series.find(labels); it != series.end()) return *it->second;
-      }
-      // A kind mismatch falls through to FamilyFor, which throws.
+    if (const auto fam = families.find(name); fam != families.end() && static_cast<int>(fam->second->kind) == kind) {
+      const auto& series = series_of(*fam->second);
+      if (const auto it = series.find(labels); it != series.end()) return *it->second;
     }
+    // A kind mismatch falls through to FamilyFor, which throws.
   }
   std::unique_lock lock(mu);
-  auto& series = series_of(family_for());
-  auto [it, inserted] = series.try_emplace(labels);
-  if (inserted) it->second = make();
-  return *it->second;
+  return create();
 }
 
 }  // namespace
 
 Counter& Registry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
-  return GetOrCreate<Counter>(
-      mu_, families_, name, static_cast<int>(Kind::kCounter), labels,
-      [](auto& family) -> auto& { return family.counters; },
-      [&]() -> Family& { return FamilyFor(name, Kind::kCounter, help); },
-      [] { return std::make_unique<Counter>(); });
+  return Lookup<Counter>(mu_, families_, name, static_cast<int>(Kind::kCounter), labels,
+                         [](const Family& f) -> const auto& { return f.counter_series; },
+                         [&]() -> Counter& {
+                           Family& f = FamilyFor(name, Kind::kCounter, help);
+                           auto [it, inserted] = f.counter_series.try_emplace(labels);
+                           if (inserted) it->second.reset(new Counter(f.counters->Add(ToPrometheus(labels))));
+                           return *it->second;
+                         });
 }
 
 Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
-  return GetOrCreate<Gauge>(
-      mu_, families_, name, static_cast<int>(Kind::kGauge), labels,
-      [](auto& family) -> auto& { return family.gauges; },
-      [&]() -> Family& { return FamilyFor(name, Kind::kGauge, help); },
-      [] { return std::make_unique<Gauge>(); });
+  return Lookup<Gauge>(mu_, families_, name, static_cast<int>(Kind::kGauge), labels,
+                       [](const Family& f) -> const auto& { return f.gauge_series; },
+                       [&]() -> Gauge& {
+                         Family& f = FamilyFor(name, Kind::kGauge, help);
+                         auto [it, inserted] = f.gauge_series.try_emplace(labels);
+                         if (inserted) it->second.reset(new Gauge(f.gauges->Add(ToPrometheus(labels))));
+                         return *it->second;
+                       });
 }
 
 Histogram& Registry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                                   std::vector<double> bounds) {
-  return GetOrCreate<Histogram>(
+  return Lookup<Histogram>(
       mu_, families_, name, static_cast<int>(Kind::kHistogram), labels,
-      [](auto& family) -> auto& { return family.histograms; },
-      [&]() -> Family& { return FamilyFor(name, Kind::kHistogram, help); },
-      [&] { return std::make_unique<Histogram>(std::move(bounds)); });
+      [](const Family& f) -> const auto& { return f.histogram_series; },
+      [&]() -> Histogram& {
+        Family& f = FamilyFor(name, Kind::kHistogram, help);
+        auto [it, inserted] = f.histogram_series.try_emplace(labels);
+        if (inserted) {
+          it->second.reset(new Histogram(f.histograms->Add(ToPrometheus(labels), NormalBounds(std::move(bounds)))));
+        }
+        return *it->second;
+      });
+}
+
+bool Registry::Remove(const std::string& name, const Labels& labels) {
+  std::unique_lock lock(mu_);
+  const auto fam = families_.find(name);
+  if (fam == families_.end()) return false;
+  Family& f = *fam->second;
+  const auto drop = [&labels](auto& series, auto* family, auto member) {
+    const auto it = series.find(labels);
+    if (it == series.end()) return false;
+    family->Remove((*it->second).*member);
+    series.erase(it);
+    return true;
+  };
+  switch (f.kind) {
+    case Kind::kCounter:
+      return drop(f.counter_series, f.counters, &Counter::c_);
+    case Kind::kGauge:
+      return drop(f.gauge_series, f.gauges, &Gauge::g_);
+    case Kind::kHistogram:
+      return drop(f.histogram_series, f.histograms, &Histogram::h_);
+  }
+  return false;
 }
 
 void Registry::OnCollect(std::function<void()> fn) {
@@ -237,45 +229,18 @@ std::string Registry::Render() const {
   }
   for (const auto& collect : collectors) collect();
 
-  std::string out;
-  std::shared_lock lock(mu_);
-  for (const auto& [name, family] : families_) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    AppendEscapedHelp(out, family.help);
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += KindName(static_cast<int>(family.kind));
-    out += '\n';
-    switch (family.kind) {
-      case Kind::kCounter:
-        for (const auto& [labels, counter] : family.counters) {
-          AppendSample(out, name, "", labels, nullptr, counter->Value());
-        }
-        break;
-      case Kind::kGauge:
-        for (const auto& [labels, gauge] : family.gauges) {
-          AppendSample(out, name, "", labels, nullptr, gauge->Value());
-        }
-        break;
-      case Kind::kHistogram:
-        for (const auto& [labels, histogram] : family.histograms) {
-          const auto snap = histogram->Snap();
-          std::string le;
-          for (std::size_t i = 0; i < snap.cumulative.size(); ++i) {
-            le.clear();
-            AppendNumber(le, i < snap.bounds.size() ? snap.bounds[i] : std::numeric_limits<double>::infinity());
-            AppendSample(out, name, "_bucket", labels, &le, snap.cumulative[i]);
-          }
-          AppendSample(out, name, "_sum", labels, nullptr, snap.sum);
-          AppendSample(out, name, "_count", labels, nullptr, snap.count);
-        }
-        break;
-    }
+  auto families = registry_->Collect();
+  // Stable output for people and diffs: families by name, series by labels.
+  std::sort(families.begin(), families.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (auto& family : families) {
+    std::sort(family.metric.begin(), family.metric.end(), [](const auto& a, const auto& b) {
+      return std::lexicographical_compare(a.label.begin(), a.label.end(), b.label.begin(), b.label.end(),
+                                          [](const auto& x, const auto& y) {
+                                            return std::tie(x.name, x.value) < std::tie(y.name, y.value);
+                                          });
+    });
   }
-  return out;
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 namespace {

@@ -154,6 +154,6 @@ TEST_CASE("queue e2e: places and tokens survive kill -9") {
   // The same room in /metrics (rebuilt from Postgres after the restart).
   const std::string metrics = test::Request(t.port, http::verb::get, "/metrics").body();
   CHECK(metrics.find("ticketd_queue_waiting{event_id=\"" + event + "\"} 1\n") != std::string::npos);
-  CHECK(metrics.find("ticketd_queue_admitted{event_id=\"" + event + "\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("ticketd_queue_tokens_unused{event_id=\"" + event + "\"} 1\n") != std::string::npos);
   CHECK(metrics.find("ticketd_queue_streams 0\n") != std::string::npos);
 }

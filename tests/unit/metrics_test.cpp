@@ -117,16 +117,18 @@ TEST_CASE("metrics: histogram buckets are cumulative with +Inf, sum and count") 
   CHECK(snap.count == 6);
   CHECK(snap.sum == doctest::Approx(104.35));
 
-  const auto lines = Lines(registry.Render());
+  const auto text = registry.Render();
+  const auto lines = Lines(text);
   REQUIRE(lines.size() == 8);
   CHECK(lines[0] == "# HELP latency_seconds Latency.");
   CHECK(lines[1] == "# TYPE latency_seconds histogram");
-  CHECK(lines[2] == "latency_seconds_bucket{route=\"x\",le=\"0.1\"} 2");
-  CHECK(lines[3] == "latency_seconds_bucket{route=\"x\",le=\"1\"} 4");
-  CHECK(lines[4] == "latency_seconds_bucket{route=\"x\",le=\"5\"} 5");
-  CHECK(lines[5] == "latency_seconds_bucket{route=\"x\",le=\"+Inf\"} 6");
-  CHECK(lines[6].starts_with("latency_seconds_sum{route=\"x\"} 104.35"));
-  CHECK(lines[7] == "latency_seconds_count{route=\"x\"} 6");
+  // prometheus-cpp writes _count and _sum before the buckets (any order is valid).
+  CHECK(SampleValue(text, "latency_seconds_bucket{route=\"x\",le=\"0.1\"}") == "2");
+  CHECK(SampleValue(text, "latency_seconds_bucket{route=\"x\",le=\"1\"}") == "4");
+  CHECK(SampleValue(text, "latency_seconds_bucket{route=\"x\",le=\"5\"}") == "5");
+  CHECK(SampleValue(text, "latency_seconds_bucket{route=\"x\",le=\"+Inf\"}") == "6");
+  CHECK(SampleValue(text, "latency_seconds_sum{route=\"x\"}").starts_with("104.35"));
+  CHECK(SampleValue(text, "latency_seconds_count{route=\"x\"}") == "6");
 }
 
 TEST_CASE("metrics: histogram without labels and default latency buckets") {
@@ -242,4 +244,19 @@ TEST_CASE("metrics: process metrics present after RegisterProcessMetrics") {
   // A second scrape never moves the counter backwards.
   const auto again = registry.Render();
   CHECK(std::stod(SampleValue(again, "process_cpu_seconds_total")) >= cpu);
+}
+
+TEST_CASE("metrics: a removed series leaves the exposition, and asking again makes a fresh one") {
+  Registry registry;
+  registry.GetGauge("room_waiting", "Waiting.", {{"event_id", "a"}}).Set(3);
+  registry.GetGauge("room_waiting", "Waiting.", {{"event_id", "b"}}).Set(4);
+  CHECK(registry.Remove("room_waiting", {{"event_id", "a"}}));
+  CHECK_FALSE(registry.Remove("room_waiting", {{"event_id", "a"}}));
+  CHECK_FALSE(registry.Remove("no_such_metric", {}));
+  auto text = registry.Render();
+  CHECK_FALSE(Contains(text, "event_id=\"a\""));
+  CHECK(SampleValue(text, "room_waiting{event_id=\"b\"}") == "4");
+  CHECK(registry.GetGauge("room_waiting", "Waiting.", {{"event_id", "a"}}).Value() == 0);
+  text = registry.Render();
+  CHECK(SampleValue(text, "room_waiting{event_id=\"a\"}") == "0");
 }
