@@ -107,6 +107,9 @@ std::string SanitizeText(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+// Split on '&' and '=' here, decoded by Boost.URL (PercentDecode): its
+// parse_query refuses a whole query over one byte outside RFC 3986 (a raw
+// space, '|', UTF-8), where we decode what we can and name the one bad field.
 std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query, std::vector<FieldError>& errors) {
   std::vector<std::pair<std::string, std::string>> out;
   while (!query.empty()) {

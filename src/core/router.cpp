@@ -1,5 +1,8 @@
 #include "ticketd/core/router.hpp"
 
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -11,12 +14,6 @@ bool IsParam(std::string_view segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // True when `route` matches `parts` (parameters must percent-decode); fills
 // `params` when given.
@@ -59,23 +56,10 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }
 
 bool PercentDecode(std::string_view in, std::string& out, bool plus_as_space) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = HexValue(in[i + 1]);
-      const int lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (plus_as_space && c == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
+  // Boost.URL checks every escape (a '%' and two hex digits) and decodes.
+  const auto encoded = boost::urls::make_pct_string_view(boost::core::string_view(in.data(), in.size()));
+  if (!encoded) return false;
+  out = encoded->decode(boost::urls::encoding_opts(plus_as_space));
   return true;
 }
 
