@@ -225,3 +225,36 @@ TEST_CASE("queue http: a draining server ends open streams") {
   CHECK(s.WaitClosed(15s));
   CHECK(s.data().find("0\r\n\r\n") != std::string::npos);  // the chunked stream ended properly
 }
+
+TEST_CASE("queue http: a room's series leave /metrics once its sale is over and nobody is in it") {
+  Harness h;
+  const auto event = h.catalog.OnSale();
+  const auto other = h.catalog.OnSale();
+  const std::string user = "user:" + NewUuid();
+  REQUIRE(h.Call(bhttp::verb::post, "/queue/" + event + "/enter", user).result_int() == 200);
+  REQUIRE(h.Call(bhttp::verb::post, "/queue/" + other + "/enter", "user:" + NewUuid()).result_int() == 200);
+  h.service->SyncOnce();
+  const std::string waiting = "ticketd_queue_waiting{event_id=\"" + event + "\"}";
+  const std::string unused = "ticketd_queue_tokens_unused{event_id=\"" + event + "\"}";
+  auto text = h.registry.Render();
+  CHECK(text.find(waiting + " 1\n") != std::string::npos);
+  CHECK(text.find(unused + " 0\n") != std::string::npos);
+
+  // The sale ends (as the catalog's end would set it); a user still waits: kept.
+  {
+    pqxx::connection c(h.db.url());
+    pqxx::work tx(c);
+    tx.exec_params0("UPDATE queue.rooms SET sale_ends_at = now() - interval '1 minute' WHERE event_id = $1", event);
+    tx.commit();
+  }
+  h.service->RebuildSync();
+  CHECK(h.registry.Render().find(waiting + " 1\n") != std::string::npos);
+
+  // The last user leaves: the room is gone, its series with it; the other room stays.
+  REQUIRE(h.Call(bhttp::verb::delete_, "/queue/" + event, user).result_int() / 100 == 2);
+  h.service->SyncOnce();
+  text = h.registry.Render();
+  CHECK(text.find(waiting) == std::string::npos);
+  CHECK(text.find(unused) == std::string::npos);
+  CHECK(text.find("ticketd_queue_waiting{event_id=\"" + other + "\"} 1\n") != std::string::npos);
+}
