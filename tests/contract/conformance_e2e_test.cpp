@@ -13,29 +13,22 @@
 #include <filesystem>
 #include <string>
 
+#include "contract_support.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/process.hpp"
 
 using namespace ticketd;
 
-namespace {
-// A path, not std::string concatenation: GCC 12 at -O1 under TSan reports a
-// false -Warray-bounds on `std::string(const char*) + "..."` here.
-std::string Contract(const char* rest) { return (std::filesystem::path(TICKETD_SOURCE_DIR) / "tools/contract" / rest).string(); }
-}
+using test::Contract;
 
 TEST_CASE("e2e contract: every operation's answers conform to docs/openapi.yaml (Ajv) and kafkajs reads every topic per docs/events.md") {
-  REQUIRE_MESSAGE(std::filesystem::exists(Contract("node_modules/ajv")),
-                  "tools/contract/node_modules is missing: run `npm ci` in tools/contract (tools/test does)");
+  test::RequireNodeModule("ajv");
   test::TempDatabase db;
   auto env = test::E2eEnv(db.url());
   env["TICKETD_QUEUE_ADMISSION_INTERVAL_MS"] = "100";
   env["TICKETD_PAYMENT_WORKER_INTERVAL_MS"] = "200";
-  auto [mrc, mout] = test::RunCommand({TICKETD_BINARY, "migrate"}, env);
-  REQUIRE_MESSAGE(mrc == 0, mout);
-  auto [src, sout] = test::RunCommand({TICKETD_BINARY, "seed"}, env);
-  REQUIRE_MESSAGE(src == 0, sout);
+  test::MigrateDatabase(env, true);
   test::TicketdProcess server({}, env);
   const auto port = server.WaitListening();
   REQUIRE(port != 0);

@@ -9,26 +9,21 @@
 #include <filesystem>
 #include <string>
 
+#include "contract_support.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/process.hpp"
 
 using namespace ticketd;
 
-namespace {
-std::string Contract(const char* rest) { return (std::filesystem::path(TICKETD_SOURCE_DIR) / "tools/contract" / rest).string(); }
-}  // namespace
+using test::Contract;
 
 TEST_CASE("e2e contract: /docs in headless Chromium — every operation, the hold body's schema, try-it-out against this server") {
   REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/chromium"), "Debian's chromium is not installed (tools/deps installs it)");
-  REQUIRE_MESSAGE(std::filesystem::exists(Contract("node_modules/puppeteer-core")),
-                  "tools/contract/node_modules is missing: run `npm ci` in tools/contract (tools/test does)");
+  test::RequireNodeModule("puppeteer-core");
   test::TempDatabase db;
   auto env = test::E2eEnv(db.url());
-  auto [mrc, mout] = test::RunCommand({TICKETD_BINARY, "migrate"}, env);
-  REQUIRE_MESSAGE(mrc == 0, mout);
-  auto [src, sout] = test::RunCommand({TICKETD_BINARY, "seed"}, env);
-  REQUIRE_MESSAGE(src == 0, sout);
+  test::MigrateDatabase(env, true);
   test::TicketdProcess server({}, env);
   const auto port = server.WaitListening();
   REQUIRE(port != 0);

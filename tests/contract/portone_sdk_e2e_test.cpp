@@ -10,22 +10,19 @@
 #include <filesystem>
 #include <string>
 
+#include "contract_support.hpp"
 #include "support/pg.hpp"
 #include "support/process.hpp"
 
 using namespace ticketd;
 
-namespace {
-std::string Contract(const char* rest) { return (std::filesystem::path(TICKETD_SOURCE_DIR) / "tools/contract" / rest).string(); }
-}  // namespace
+using test::Contract;
 
 TEST_CASE("e2e contract: PortOne's server SDK works unchanged against the sandbox gateway's own listener") {
-  REQUIRE_MESSAGE(std::filesystem::exists(Contract("node_modules/@portone/server-sdk")),
-                  "tools/contract/node_modules is missing: run `npm ci` in tools/contract (tools/test does)");
+  test::RequireNodeModule("@portone/server-sdk");
   test::TempDatabase db;
   auto env = test::E2eEnv(db.url());
-  auto [mrc, mout] = test::RunCommand({TICKETD_BINARY, "migrate"}, env);
-  REQUIRE_MESSAGE(mrc == 0, mout);
+  test::MigrateDatabase(env, false);
   test::TicketdProcess server({}, env);
   REQUIRE(server.WaitListening() != 0);
   std::string sandbox;
