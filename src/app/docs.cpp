@@ -1,11 +1,11 @@
 #include "app/docs.hpp"
 
-#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "ticketd/core/crypto.hpp"
 #include "ticketd/core/error.hpp"
 #include "ticketd/core/gzip.hpp"
 #include "app/edge.hpp"
@@ -55,19 +55,6 @@ struct Served {
   std::string gzip;
 };
 
-std::string ShortHash(std::string_view text) {
-  // FNV-1a 64 for our own small initializer (the vendored files carry their SHA-256).
-  std::uint64_t h = 14695981039346656037ULL;
-  for (const char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = kHex[h & 0xF];
-  return out;
-}
-
 std::vector<std::unique_ptr<Served>>& ServedFiles() {
   static std::vector<std::unique_ptr<Served>> files = [] {
     std::vector<std::unique_ptr<Served>> out;
@@ -83,7 +70,7 @@ std::vector<std::unique_ptr<Served>>& ServedFiles() {
     init->name = kInitializerName;
     init->content_type = kJavaScript;
     init->bytes = kInitializer;
-    init->etag = "\"" + ShortHash(kInitializer) + "\"";
+    init->etag = "\"" + crypto::Sha256Hex(kInitializer).substr(0, 32) + "\"";
     out.push_back(std::move(init));
     return out;
   }();
